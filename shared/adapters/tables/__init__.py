@@ -1,0 +1,16 @@
+"""Durable state in Azure Table Storage (Azurite locally): couplings, jobs, errors, watermarks."""
+
+from shared.adapters.tables._service import TableState, open_table_state
+from shared.adapters.tables.couplings import TableCouplingStore
+from shared.adapters.tables.sync_errors import TableSyncErrorStore
+from shared.adapters.tables.sync_jobs import TableSyncJobStore
+from shared.adapters.tables.watermarks import TableWatermarkStore
+
+__all__ = [
+    "TableCouplingStore",
+    "TableState",
+    "TableSyncErrorStore",
+    "TableSyncJobStore",
+    "TableWatermarkStore",
+    "open_table_state",
+]

@@ -1,0 +1,51 @@
+"""Opening the state tables from settings: a connection string locally, an identity in Azure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from azure.data.tables import TableClient, TableServiceClient
+
+from shared.adapters.tables._errors import table_errors
+from shared.config import TableStorageSettings
+from shared.resources import TABLES
+
+
+@dataclass(frozen=True)
+class TableState:
+    """The opened table service and a client per state table."""
+
+    service: TableServiceClient
+    clients: dict[str, TableClient]
+
+    def table(self, name: str) -> TableClient:
+        """The client of one of ``shared.resources.TABLES``."""
+        return self.clients[name]
+
+    def close(self) -> None:
+        """Close every client's connection pool."""
+        for client in self.clients.values():
+            client.close()
+        self.service.close()
+
+
+def open_table_state(settings: TableStorageSettings, *, create_tables: bool = True) -> TableState:
+    """Connect to Table Storage and (idempotently) make sure every state table exists.
+
+    Raises:
+        ConfigurationError: the credential or its role is wrong.
+        RetriableError: the service is unreachable.
+    """
+    if settings.connection_string:
+        service = TableServiceClient.from_connection_string(settings.connection_string)
+    else:
+        from azure.identity import ManagedIdentityCredential
+
+        assert settings.endpoint is not None  # guaranteed by TableStorageSettings validation
+        credential = ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
+        service = TableServiceClient(endpoint=settings.endpoint, credential=credential)
+    if create_tables:
+        with table_errors("creating the state tables"):
+            for name in TABLES:
+                service.create_table_if_not_exists(name)
+    return TableState(service=service, clients={name: service.get_table_client(name) for name in TABLES})

@@ -1,0 +1,281 @@
+"""Couplings in Table Storage: a mirrored pair of rows per coupling, written in one transaction.
+
+Partition = mapping name. Row ``bc:<BC id>`` and row ``dv:<Dataverse id>`` carry the same state,
+so either side resolves with one point read and bulk lookups need no join. Because both rows are
+in one partition, an entity-group transaction creates, updates or deletes the pair atomically:
+a second coupling of either record fails the whole transaction, so two workers racing to couple
+the same record cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+
+from shared.adapters.tables._errors import map_table_error, table_errors
+from shared.adapters.tables._keys import decode_key, encode_key
+from shared.domain.state import Coupling
+from shared.errors import PermanentError, RetriableError
+
+SCHEMA_VERSION = 1
+# Table Storage allows at most 15 discrete comparisons in one $filter.
+_FILTER_CHUNK = 15
+_BULK_PARALLELISM = 8
+
+_BC = "bc:"
+_DV = "dv:"
+
+
+def _bc_row_key(bc_id: str) -> str:
+    return _BC + encode_key(bc_id)
+
+
+def _dv_row_key(dataverse_id: str) -> str:
+    return _DV + encode_key(dataverse_id)
+
+
+def _entity(coupling: Coupling, row_key: str) -> dict[str, Any]:
+    return {
+        "PartitionKey": encode_key(coupling.mapping),
+        "RowKey": row_key,
+        "SchemaVersion": SCHEMA_VERSION,
+        "BcId": coupling.bc_id,
+        "DataverseId": coupling.dataverse_id,
+        "BcModifiedAt": coupling.bc_modified_at,
+        "DataverseModifiedAt": coupling.dataverse_modified_at,
+        "LastSyncedAt": coupling.last_synced_at,
+        "LastResultToBc": coupling.last_result_to_bc,
+        "LastResultToDataverse": coupling.last_result_to_dataverse,
+        "LastJobId": coupling.last_job_id,
+        "LastError": coupling.last_error,
+        "ConsecutiveFailures": coupling.consecutive_failures,
+        "Skipped": coupling.skipped,
+    }
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
+
+
+def _coupling(mapping: str, entity: Any, etag: str | None) -> Coupling:
+    return Coupling(
+        mapping=mapping,
+        bc_id=entity["BcId"],
+        dataverse_id=entity["DataverseId"],
+        bc_modified_at=_as_datetime(entity.get("BcModifiedAt")),
+        dataverse_modified_at=_as_datetime(entity.get("DataverseModifiedAt")),
+        last_synced_at=_as_datetime(entity.get("LastSyncedAt")),
+        last_result_to_bc=entity.get("LastResultToBc"),
+        last_result_to_dataverse=entity.get("LastResultToDataverse"),
+        last_job_id=entity.get("LastJobId"),
+        last_error=entity.get("LastError"),
+        consecutive_failures=int(entity.get("ConsecutiveFailures") or 0),
+        skipped=bool(entity.get("Skipped")),
+        etag=etag,
+    )
+
+
+def _odata_string(value: str) -> str:
+    # OData string literal: single quotes doubled.
+    return "'" + value.replace("'", "''") + "'"
+
+
+class TableCouplingStore:
+    """``CouplingStore`` on Azure Table Storage.
+
+    A coupling's ``etag`` is the pair of row etags joined by a space, so an update can make both
+    rows' writes conditional on neither having changed since the read.
+    """
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def get_by_bc_id(self, mapping: str, bc_id: str) -> Coupling | None:
+        """The coupling of a BC record, or ``None``. Raises RetriableError/ConfigurationError."""
+        return self._get_pair(mapping, _bc_row_key(bc_id))
+
+    def get_by_dataverse_id(self, mapping: str, dataverse_id: str) -> Coupling | None:
+        """The coupling of a Dataverse row, or ``None``. Raises RetriableError/ConfigurationError."""
+        return self._get_pair(mapping, _dv_row_key(dataverse_id))
+
+    def get_many_by_bc_ids(self, mapping: str, bc_ids: Iterable[str]) -> dict[str, Coupling]:
+        """Couplings of many BC records, in parallel filtered queries of 15 keys each."""
+        found = self._get_many(mapping, [_bc_row_key(i) for i in dict.fromkeys(bc_ids)])
+        return {c.bc_id: c for c in found}
+
+    def get_many_by_dataverse_ids(self, mapping: str, dataverse_ids: Iterable[str]) -> dict[str, Coupling]:
+        """Couplings of many Dataverse rows, keyed by Dataverse id."""
+        found = self._get_many(mapping, [_dv_row_key(i) for i in dict.fromkeys(dataverse_ids)])
+        return {c.dataverse_id: c for c in found}
+
+    def couple(self, coupling: Coupling) -> Coupling:
+        """Store a new coupling as one transaction of two inserts.
+
+        Raises:
+            PermanentError: code ``CouplingConflict`` when the BC record or the Dataverse row is
+                already coupled under this mapping (also when another worker just coupled it).
+        """
+        operations: list[Any] = [
+            ("create", _entity(coupling, _bc_row_key(coupling.bc_id))),
+            ("create", _entity(coupling, _dv_row_key(coupling.dataverse_id))),
+        ]
+        try:
+            results = self._table.submit_transaction(operations)
+        except TableTransactionError as error:
+            if _error_code(error) == "EntityAlreadyExists":
+                raise self._conflict(coupling) from error
+            raise map_table_error(error, f"coupling {coupling.mapping} {coupling.bc_id}") from error
+        except Exception as error:
+            raise map_table_error(error, f"coupling {coupling.mapping} {coupling.bc_id}") from error
+        return coupling.with_changes(etag=_pair_etag(results))
+
+    def update(self, coupling: Coupling) -> Coupling:
+        """Replace both rows, conditional on the etags read earlier.
+
+        Raises:
+            RetriableError: code ``ConcurrencyConflict`` when the coupling changed since it was
+                read (re-read and redo the decision), or it was removed meanwhile.
+            PermanentError: the coupling was never read (no etag).
+        """
+        if not coupling.etag or " " not in coupling.etag:
+            raise PermanentError("a coupling must be read before it is updated", code="CouplingNotRead")
+        bc_etag, dv_etag = coupling.etag.split(" ", 1)
+        operations: list[Any] = [
+            (
+                "update",
+                _entity(coupling, _bc_row_key(coupling.bc_id)),
+                {"mode": UpdateMode.REPLACE, "etag": bc_etag, "match_condition": MatchConditions.IfNotModified},
+            ),
+            (
+                "update",
+                _entity(coupling, _dv_row_key(coupling.dataverse_id)),
+                {"mode": UpdateMode.REPLACE, "etag": dv_etag, "match_condition": MatchConditions.IfNotModified},
+            ),
+        ]
+        try:
+            results = self._table.submit_transaction(operations)
+        except TableTransactionError as error:
+            if _error_code(error) in {"UpdateConditionNotSatisfied", "ResourceNotFound", "EntityNotFound"}:
+                raise RetriableError(
+                    f"coupling {coupling.mapping} {coupling.bc_id} changed since it was read",
+                    code="ConcurrencyConflict",
+                ) from error
+            raise map_table_error(error, f"updating coupling {coupling.mapping} {coupling.bc_id}") from error
+        except Exception as error:
+            raise map_table_error(error, f"updating coupling {coupling.mapping} {coupling.bc_id}") from error
+        return coupling.with_changes(etag=_pair_etag(results))
+
+    def uncouple(self, mapping: str, bc_id: str) -> Coupling | None:
+        """Delete both rows in one transaction; ``None`` when the BC record was not coupled."""
+        current = self.get_by_bc_id(mapping, bc_id)
+        if current is None:
+            return None
+        assert current.etag is not None
+        bc_etag, dv_etag = current.etag.split(" ", 1)
+        partition = encode_key(mapping)
+        operations: list[Any] = [
+            (
+                "delete",
+                {"PartitionKey": partition, "RowKey": _bc_row_key(current.bc_id)},
+                {"etag": bc_etag, "match_condition": MatchConditions.IfNotModified},
+            ),
+            (
+                "delete",
+                {"PartitionKey": partition, "RowKey": _dv_row_key(current.dataverse_id)},
+                {"etag": dv_etag, "match_condition": MatchConditions.IfNotModified},
+            ),
+        ]
+        try:
+            self._table.submit_transaction(operations)
+        except TableTransactionError as error:
+            raise RetriableError(
+                f"coupling {mapping} {bc_id} changed while it was being removed", code="ConcurrencyConflict"
+            ) from error
+        except Exception as error:
+            raise map_table_error(error, f"uncoupling {mapping} {bc_id}") from error
+        return current
+
+    def list_couplings(self, mapping: str, *, skipped_only: bool = False) -> Iterator[Coupling]:
+        """Every coupling of a mapping, lazily (the SDK pages through the partition)."""
+        partition = encode_key(mapping)
+        query = f"PartitionKey eq {_odata_string(partition)} and RowKey ge 'bc:' and RowKey lt 'bc;'"
+        if skipped_only:
+            query += " and Skipped eq true"
+        with table_errors(f"listing couplings of {mapping}"):
+            for entity in self._table.query_entities(query, results_per_page=1000):
+                # The listed row has only its own etag; the pair etag comes from a point read
+                # when a caller goes on to update.
+                yield _coupling(mapping, entity, None)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _get_pair(self, mapping: str, row_key: str) -> Coupling | None:
+        partition = encode_key(mapping)
+        with table_errors(f"reading coupling {mapping} {decode_key(row_key[3:])}"):
+            try:
+                first = self._table.get_entity(partition, row_key)
+            except ResourceNotFoundError:
+                return None
+            mirror_key = _dv_row_key(first["DataverseId"]) if row_key.startswith(_BC) else _bc_row_key(first["BcId"])
+            try:
+                mirror = self._table.get_entity(partition, mirror_key)
+            except ResourceNotFoundError:
+                # Cannot happen through this store (pairs are written atomically); report loudly.
+                raise PermanentError(
+                    f"coupling {mapping} {row_key} has no mirror row {mirror_key}", code="CouplingCorrupt"
+                ) from None
+        bc_row, dv_row = (first, mirror) if row_key.startswith(_BC) else (mirror, first)
+        etag = f"{bc_row.metadata['etag']} {dv_row.metadata['etag']}"
+        return _coupling(mapping, bc_row, etag)
+
+    def _get_many(self, mapping: str, row_keys: list[str]) -> list[Coupling]:
+        if not row_keys:
+            return []
+        partition = _odata_string(encode_key(mapping))
+        chunks = [row_keys[i : i + _FILTER_CHUNK] for i in range(0, len(row_keys), _FILTER_CHUNK)]
+
+        def query(chunk: list[str]) -> list[Coupling]:
+            keys = " or ".join(f"RowKey eq {_odata_string(k)}" for k in chunk)
+            with table_errors(f"looking up couplings of {mapping}"):
+                return [
+                    _coupling(mapping, e, None)
+                    for e in self._table.query_entities(f"PartitionKey eq {partition} and ({keys})")
+                ]
+
+        if len(chunks) == 1:
+            return query(chunks[0])
+        with ThreadPoolExecutor(max_workers=min(_BULK_PARALLELISM, len(chunks))) as pool:
+            return [c for found in pool.map(query, chunks) for c in found]
+
+    def _conflict(self, coupling: Coupling) -> PermanentError:
+        # Name which side is taken, in the built-in integration's words (behaviour ref §2.1).
+        existing_bc = self.get_by_bc_id(coupling.mapping, coupling.bc_id)
+        if existing_bc is not None:
+            return PermanentError(
+                f"Cannot couple {coupling.mapping} BC record {coupling.bc_id} to Dataverse row "
+                f"{coupling.dataverse_id}, because the BC record is already coupled to Dataverse row "
+                f"{existing_bc.dataverse_id}.",
+                code="CouplingConflict",
+            )
+        existing_dv = self.get_by_dataverse_id(coupling.mapping, coupling.dataverse_id)
+        other = existing_dv.bc_id if existing_dv else "another record"
+        return PermanentError(
+            f"Cannot couple Dataverse row {coupling.dataverse_id} to {coupling.mapping} BC record "
+            f"{coupling.bc_id}, because the Dataverse row is already coupled to BC record {other}.",
+            code="CouplingConflict",
+        )
+
+
+def _pair_etag(results: Any) -> str:
+    return f"{results[0]['etag']} {results[1]['etag']}"
+
+
+def _error_code(error: TableTransactionError) -> str:
+    # The SDK sets ``error_code`` dynamically from the response body.
+    return str(getattr(error, "error_code", "") or "")

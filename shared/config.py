@@ -1,0 +1,266 @@
+"""Settings: read once from the environment (and ``local.settings.json`` locally) into frozen objects.
+
+Every setting the connector reads is declared in ``SETTINGS`` with what it is for; a missing or
+invalid one fails at start with a message naming it. ``local.settings.example.json`` documents
+each one and a test keeps the two in step. Secrets are excluded from ``repr`` so they never reach
+a log line through a settings object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Final
+from urllib.parse import urlparse
+
+from shared.errors import ConfigurationError
+
+__all__ = [
+    "SETTINGS",
+    "BusinessCentralSettings",
+    "ClientCredential",
+    "DataverseSettings",
+    "ServiceBusSettings",
+    "Settings",
+    "TableStorageSettings",
+    "get_settings",
+    "load_settings",
+]
+
+# name → what it is for. Optional ones say "(optional)".
+SETTINGS: Final[dict[str, str]] = {
+    "CONNECTOR_AUTH_MODE": "(optional) client_secret (default) | client_certificate | managed_identity: how the "
+    "connector authenticates to Dataverse and Business Central",
+    "DATAVERSE_URL": "Dataverse environment URL, e.g. https://contoso.crm4.dynamics.com",
+    "DATAVERSE_AUTHORITY": "Microsoft Entra authority, https://login.microsoftonline.com/<tenant id>",
+    "DATAVERSE_CLIENT_ID": "application (client) id registered as a Dataverse application user",
+    "DATAVERSE_CLIENT_SECRET": "(optional) client secret, for client_secret mode; a Key Vault reference in Azure",
+    "DATAVERSE_CLIENT_CERTIFICATE_PATH": "(optional) PEM with private key and certificate, client_certificate mode",
+    "BC_API_URL": "Business Central API root, https://api.businesscentral.dynamics.com/v2.0/<tenant>/<environment>/api/v2.0",
+    "BC_COMPANY_ID": "id (GUID) of the Business Central company this deployment serves",
+    "BC_SCOPE": "(optional) token scope for the BC API, default https://api.businesscentral.dynamics.com/.default",
+    "BC_AUTHORITY": "Microsoft Entra authority for the BC API (usually the same as DATAVERSE_AUTHORITY)",
+    "BC_CLIENT_ID": "application (client) id registered in BC's Microsoft Entra Applications",
+    "BC_CLIENT_SECRET": "(optional) client secret for the BC API, client_secret mode",
+    "BC_CLIENT_CERTIFICATE_PATH": "(optional) PEM with private key and certificate for the BC API",
+    "CONNECTOR_CA_BUNDLE": "(optional) extra CA bundle to trust for Dataverse and BC (the local emulators' CA)",
+    "StateTablesConnection": "(optional) Table Storage connection string for state (local); or set "
+    "StateTablesConnection__tableServiceUri",
+    "StateTablesConnection__tableServiceUri": "(optional) Table Storage endpoint, used with a managed identity",
+    "ServiceBusConnection": "(optional) Service Bus connection string (local); or set "
+    "ServiceBusConnection__fullyQualifiedNamespace",
+    "ServiceBusConnection__fullyQualifiedNamespace": "(optional) Service Bus namespace host, with a managed identity",
+    "AZURE_CLIENT_ID": "(optional) client id of the user-assigned managed identity for Azure resources",
+}
+
+_BC_DEFAULT_SCOPE: Final = "https://api.businesscentral.dynamics.com/.default"
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_AUTH_MODES: Final = ("client_secret", "client_certificate", "managed_identity")
+
+
+@dataclass(frozen=True)
+class ClientCredential:
+    """An Entra application credential for one API (secret or certificate)."""
+
+    authority: str
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+    certificate_path: str | None = None
+
+
+@dataclass(frozen=True)
+class DataverseSettings:
+    """Where and as whom to reach the Dataverse Web API."""
+
+    url: str
+    credential: ClientCredential | None  # None in managed_identity mode
+
+    @property
+    def api_url(self) -> str:
+        """The Web API root."""
+        return f"{self.url}/api/data/v9.2"
+
+    @property
+    def scope(self) -> str:
+        """The token scope: the environment URL's ``.default``."""
+        return f"{self.url}/.default"
+
+
+@dataclass(frozen=True)
+class BusinessCentralSettings:
+    """Where and as whom to reach the BC API v2.0, and for which company."""
+
+    api_url: str
+    company_id: str
+    scope: str
+    credential: ClientCredential | None
+
+    @property
+    def company_url(self) -> str:
+        """The company-scoped API root."""
+        return f"{self.api_url}/companies({self.company_id})"
+
+
+@dataclass(frozen=True)
+class TableStorageSettings:
+    """The state tables' account: a connection string, or an endpoint plus managed identity."""
+
+    connection_string: str | None = field(default=None, repr=False)
+    endpoint: str | None = None
+    managed_identity_client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceBusSettings:
+    """The Service Bus namespace: a connection string, or a namespace plus managed identity."""
+
+    connection_string: str | None = field(default=None, repr=False)
+    fully_qualified_namespace: str | None = None
+    managed_identity_client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the connector is configured with."""
+
+    auth_mode: str
+    dataverse: DataverseSettings
+    business_central: BusinessCentralSettings
+    tables: TableStorageSettings
+    service_bus: ServiceBusSettings
+    ca_bundle: str | None = None
+
+
+class _Reader:
+    """Collects every problem so one start-up failure names all bad settings at once."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = values
+        self.problems: list[str] = []
+
+    def optional(self, name: str) -> str | None:
+        assert name in SETTINGS, f"undeclared setting {name}"
+        value = self.values.get(name, "").strip()
+        return value or None
+
+    def required(self, name: str) -> str:
+        value = self.optional(name)
+        if value is None:
+            self.problems.append(f"{name} is missing ({SETTINGS[name]})")
+            return ""
+        return value
+
+    def https_url(self, name: str, *, required: bool = True) -> str | None:
+        value = self.required(name) if required else self.optional(name)
+        if not value:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme != "https" or not parsed.netloc:
+            self.problems.append(f"{name} must be an https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+
+def _credential(reader: _Reader, prefix: str, auth_mode: str) -> ClientCredential | None:
+    if auth_mode == "managed_identity":
+        return None
+    authority = reader.https_url(f"{prefix}_AUTHORITY") or ""
+    client_id = reader.required(f"{prefix}_CLIENT_ID")
+    secret = reader.optional(f"{prefix}_CLIENT_SECRET")
+    certificate = reader.optional(f"{prefix}_CLIENT_CERTIFICATE_PATH")
+    if auth_mode == "client_secret" and not secret:
+        reader.problems.append(f"{prefix}_CLIENT_SECRET is missing (CONNECTOR_AUTH_MODE is client_secret)")
+    if auth_mode == "client_certificate":
+        if not certificate:
+            reader.problems.append(
+                f"{prefix}_CLIENT_CERTIFICATE_PATH is missing (CONNECTOR_AUTH_MODE is client_certificate)"
+            )
+        elif not Path(certificate).is_file():
+            reader.problems.append(f"{prefix}_CLIENT_CERTIFICATE_PATH names no file: {certificate}")
+    return ClientCredential(
+        authority=authority, client_id=client_id, client_secret=secret, certificate_path=certificate
+    )
+
+
+def load_settings(values: Mapping[str, str]) -> Settings:
+    """Validate ``values`` (environment-like) into ``Settings``.
+
+    Raises:
+        ConfigurationError: naming every missing or invalid setting.
+    """
+    reader = _Reader(values)
+    auth_mode = reader.optional("CONNECTOR_AUTH_MODE") or "client_secret"
+    if auth_mode not in _AUTH_MODES:
+        reader.problems.append(f"CONNECTOR_AUTH_MODE must be one of {', '.join(_AUTH_MODES)}, got {auth_mode!r}")
+
+    dataverse = DataverseSettings(
+        url=reader.https_url("DATAVERSE_URL") or "", credential=_credential(reader, "DATAVERSE", auth_mode)
+    )
+    company_id = reader.required("BC_COMPANY_ID")
+    if company_id and not _GUID.match(company_id):
+        reader.problems.append(f"BC_COMPANY_ID must be a GUID, got {company_id!r}")
+    business_central = BusinessCentralSettings(
+        api_url=reader.https_url("BC_API_URL") or "",
+        company_id=company_id.lower(),
+        scope=reader.optional("BC_SCOPE") or _BC_DEFAULT_SCOPE,
+        credential=_credential(reader, "BC", auth_mode),
+    )
+
+    identity = reader.optional("AZURE_CLIENT_ID")
+    tables = TableStorageSettings(
+        connection_string=reader.optional("StateTablesConnection"),
+        endpoint=reader.https_url("StateTablesConnection__tableServiceUri", required=False),
+        managed_identity_client_id=identity,
+    )
+    if not tables.connection_string and not tables.endpoint:
+        reader.problems.append("StateTablesConnection or StateTablesConnection__tableServiceUri must be set")
+    service_bus = ServiceBusSettings(
+        connection_string=reader.optional("ServiceBusConnection"),
+        fully_qualified_namespace=reader.optional("ServiceBusConnection__fullyQualifiedNamespace"),
+        managed_identity_client_id=identity,
+    )
+    if not service_bus.connection_string and not service_bus.fully_qualified_namespace:
+        reader.problems.append("ServiceBusConnection or ServiceBusConnection__fullyQualifiedNamespace must be set")
+
+    ca_bundle = reader.optional("CONNECTOR_CA_BUNDLE")
+    if ca_bundle and not Path(ca_bundle).is_file():
+        reader.problems.append(f"CONNECTOR_CA_BUNDLE names no file: {ca_bundle}")
+
+    if reader.problems:
+        raise ConfigurationError("invalid settings: " + "; ".join(reader.problems), code="InvalidSettings")
+    return Settings(
+        auth_mode=auth_mode,
+        dataverse=dataverse,
+        business_central=business_central,
+        tables=tables,
+        service_bus=service_bus,
+        ca_bundle=ca_bundle,
+    )
+
+
+def _local_settings_values(path: Path) -> dict[str, str]:
+    # Core Tools puts "Values" into the environment; outside a host (CLIs, scripts) we read the
+    # same file so both paths see the same settings.
+    if not path.is_file():
+        return {}
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ConfigurationError(f"{path} is not valid JSON: {error}", code="InvalidSettings") from error
+    values = document.get("Values", {}) if isinstance(document, dict) else {}
+    return {str(k): str(v) for k, v in values.items()}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once: environment over ``local.settings.json``.
+
+    Raises:
+        ConfigurationError: a setting is missing or invalid.
+    """
+    path = Path(os.environ.get("CONNECTOR_LOCAL_SETTINGS", "local.settings.json"))
+    return load_settings({**_local_settings_values(path), **os.environ})

@@ -1,0 +1,1 @@
+"""Domain types: frozen dataclasses with no I/O and no SDK imports."""

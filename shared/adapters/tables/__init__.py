@@ -1,6 +1,6 @@
 """Durable state in Azure Table Storage (Azurite locally): couplings, jobs, errors, watermarks."""
 
-from shared.adapters.tables._service import TableState, open_table_state
+from shared.adapters.tables._service import TableState, open_table_state, table_service_client
 from shared.adapters.tables.couplings import TableCouplingStore
 from shared.adapters.tables.sync_errors import TableSyncErrorStore
 from shared.adapters.tables.sync_jobs import TableSyncJobStore
@@ -13,4 +13,5 @@ __all__ = [
     "TableSyncJobStore",
     "TableWatermarkStore",
     "open_table_state",
+    "table_service_client",
 ]

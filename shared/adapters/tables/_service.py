@@ -29,21 +29,25 @@ class TableState:
         self.service.close()
 
 
-def open_table_state(settings: TableStorageSettings, *, create_tables: bool = True) -> TableState:
+def table_service_client(settings: TableStorageSettings) -> TableServiceClient:
+    """A client for the account (no I/O until first use)."""
+    if settings.connection_string:
+        return TableServiceClient.from_connection_string(settings.connection_string)
+    from azure.identity import ManagedIdentityCredential
+
+    assert settings.endpoint is not None  # guaranteed by TableStorageSettings validation
+    credential = ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
+    return TableServiceClient(endpoint=settings.endpoint, credential=credential)
+
+
+def open_table_state(settings: TableStorageSettings | TableServiceClient, *, create_tables: bool = True) -> TableState:
     """Connect to Table Storage and (idempotently) make sure every state table exists.
 
     Raises:
         ConfigurationError: the credential or its role is wrong.
         RetriableError: the service is unreachable.
     """
-    if settings.connection_string:
-        service = TableServiceClient.from_connection_string(settings.connection_string)
-    else:
-        from azure.identity import ManagedIdentityCredential
-
-        assert settings.endpoint is not None  # guaranteed by TableStorageSettings validation
-        credential = ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
-        service = TableServiceClient(endpoint=settings.endpoint, credential=credential)
+    service = settings if isinstance(settings, TableServiceClient) else table_service_client(settings)
     if create_tables:
         with table_errors("creating the state tables"):
             for name in TABLES:

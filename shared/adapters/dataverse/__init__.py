@@ -1,0 +1,5 @@
+"""Dataverse Web API v9.2 adapter."""
+
+from shared.adapters.dataverse.client import DataverseWebApi
+
+__all__ = ["DataverseWebApi"]

@@ -1,0 +1,18 @@
+"""Service Bus access from settings: a connection string locally, a managed identity in Azure."""
+
+from __future__ import annotations
+
+from azure.servicebus import ServiceBusClient
+
+from shared.config import ServiceBusSettings
+
+
+def open_service_bus_client(settings: ServiceBusSettings) -> ServiceBusClient:
+    """A client for the namespace (connections open lazily, on first send or receive)."""
+    if settings.connection_string:
+        return ServiceBusClient.from_connection_string(settings.connection_string)
+    from azure.identity import ManagedIdentityCredential
+
+    assert settings.fully_qualified_namespace is not None  # guaranteed by settings validation
+    credential = ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
+    return ServiceBusClient(settings.fully_qualified_namespace, credential)

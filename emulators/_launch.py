@@ -53,9 +53,10 @@ class StackProcess:
     process: subprocess.Popen[str]
     start_line: dict[str, Any]
     output_tail: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the process (SIGTERM, then SIGKILL) and wait for it to go."""
+        """Stop the process (SIGTERM, then SIGKILL), wait for it to go and close its output pipe."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -63,6 +64,12 @@ class StackProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=timeout)
+        # The reader sees EOF once the process is gone; closing the pipe after that keeps
+        # ResourceWarnings (errors under filterwarnings=error) out of test teardown.
+        if self.reader is not None:
+            self.reader.join(timeout=5)
+        if self.process.stdout is not None and (self.reader is None or not self.reader.is_alive()):
+            self.process.stdout.close()
 
 
 def _drain(stream: IO[str], tail: list[str], echo: bool) -> None:
@@ -125,10 +132,13 @@ def start_json_line_process(
                     return
         ready.set()
 
-    threading.Thread(target=reader, name=f"{name}-output", daemon=True).start()
+    thread = threading.Thread(target=reader, name=f"{name}-output", daemon=True)
+    thread.start()
     if not ready.wait(timeout) or not found:
         process.kill()
         process.wait(timeout=10)
+        thread.join(timeout=5)
+        process.stdout.close()
         said = "\n".join(tail[-40:]) or "(nothing)"
         raise RuntimeError(f"{name} did not report ready within {timeout:.0f} s; it said:\n{said}")
-    return StackProcess(name=name, process=process, start_line=found, output_tail=tail)
+    return StackProcess(name=name, process=process, start_line=found, output_tail=tail, reader=thread)

@@ -12,7 +12,7 @@ import requests
 if TYPE_CHECKING:
     # Imported for typing only: a conftest that imports the plugin module at import time beats
     # pytest's registration of it and trips the assertion-rewrite warning (an error here).
-    from tests.plugins.business_central import RunningEmulator
+    from tests.plugins._emulators import RunningEmulator
 
 
 class Bc:

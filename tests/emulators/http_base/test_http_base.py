@@ -14,7 +14,6 @@ import requests
 
 from emulators._http.client import BackDoor, https_session
 from emulators._launch import StackProcess, free_port, start_json_line_process
-from tests.plugins.business_central import stop_stack_process
 
 pytestmark = pytest.mark.stack
 
@@ -25,7 +24,7 @@ def echo() -> Iterator[StackProcess]:
         "echo-emulator", [sys.executable, "-m", "emulators._http", "--port", str(free_port())]
     )
     yield process
-    stop_stack_process(process)
+    process.stop()
 
 
 @pytest.fixture

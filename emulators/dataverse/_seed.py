@@ -1,0 +1,350 @@
+"""Seed data sets: ``demo`` (small, realistic, deterministic ids) and ``large`` (N accounts).
+
+Seeding goes through the same write primitives as API calls (so every seeded row has its server
+defaults, numbers, prices and totals), as the connector's application user. Ids are derived from
+names with uuid5 so tests and other fixtures can address seeded rows without a lookup.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ._entities import BY_LOGICAL_NAME
+
+if TYPE_CHECKING:
+    from ._service import DataverseApi
+
+_NS = uuid.UUID("0c0ffee0-d474-4e55-9a1e-000000000001")
+
+
+def seed_id(entity: str, name: str) -> str:
+    """The deterministic id of seeded row ``name`` of ``entity``."""
+    return str(uuid.uuid5(_NS, f"{entity}:{name}"))
+
+
+def ensure_application_user(api: DataverseApi, client_id: str) -> str:
+    """The organisation always has the connector's application user (reset keeps it)."""
+    from ._records import utc_now_iso
+
+    user_id = seed_id("systemuser", "connector")
+    if api.store.get("systemuser", user_id) is None:
+        row = dict.fromkeys(BY_LOGICAL_NAME["systemuser"].attributes)
+        now = utc_now_iso()
+        row.update(
+            systemuserid=user_id,
+            firstname="#",
+            lastname="Connector",
+            fullname="# Connector",
+            applicationid=client_id.lower(),
+            accessmode=4,
+            isdisabled=False,
+            internalemailaddress="connector@contoso.invalid",
+            createdon=now,
+            modifiedon=now,
+            versionnumber=api.store.next_version(),
+        )
+        api.store.put("systemuser", user_id, row)
+    return user_id
+
+
+def _ref(entity: str, name: str) -> str:
+    return f"/{BY_LOGICAL_NAME[entity].entity_set}({seed_id(entity, name)})"
+
+
+def seed_into(api: DataverseApi, spec: dict[str, Any]) -> dict[str, Any]:
+    """Back-door seed: ``{"name": "demo"}``, ``{"name": "large", "accounts": N}`` or ``{"rows": {...}}``.
+
+    ``rows`` maps logical names to lists of Web API bodies (binds allowed), created in order.
+    """
+    from ._service import ApiRequest
+
+    user = ensure_application_user(api, api.client_id)
+    request = ApiRequest("POST", "", [], {}, b"", user)
+    created: dict[str, int] = {}
+
+    def create(entity: str, body: dict[str, Any], name: str | None = None) -> str:
+        definition = BY_LOGICAL_NAME[entity]
+        record_id = seed_id(entity, name) if name is not None else None
+        row = api.create_row(definition, body, request, record_id=record_id)
+        created[entity] = created.get(entity, 0) + 1
+        return str(row[definition.primary_id])
+
+    def update(entity: str, name: str, body: dict[str, Any]) -> None:
+        definition = BY_LOGICAL_NAME[entity]
+        current = api.store.get(entity, seed_id(entity, name))
+        assert current is not None
+        api.update_row(definition, current, body, request)
+
+    with api.as_user(user):
+        name = spec.get("name")
+        demo_seeded = api.store.get("transactioncurrency", seed_id("transactioncurrency", "EUR")) is not None
+        if name in ("demo", "large") and not demo_seeded:
+            _demo(create, update)  # once: seeding "large" on top of "demo" only adds the accounts
+        if name == "large":
+            _large(api, int(spec.get("accounts", 1000)), user)
+            created["account"] = created.get("account", 0) + int(spec.get("accounts", 1000))
+        for entity, bodies in dict(spec.get("rows", {})).items():
+            if entity not in BY_LOGICAL_NAME:
+                raise ValueError(f"unknown entity {entity!r}")
+            for body in bodies:
+                create(entity, dict(body))
+    return {"created": created, "counts": api.store.counts()}
+
+
+def _demo(create: Any, update: Any) -> None:
+    for first, last, email in (("Alice", "Seller", "alice"), ("Bob", "Manager", "bob")):
+        create(
+            "systemuser",
+            {
+                "firstname": first,
+                "lastname": last,
+                "internalemailaddress": f"{email}@contoso.invalid",
+                "accessmode": 0,
+                "isdisabled": False,
+            },
+            email,
+        )
+    create(
+        "transactioncurrency",
+        {
+            "isocurrencycode": "EUR",
+            "currencyname": "Euro",
+            "currencysymbol": "€",
+            "exchangerate": 1.0,
+            "currencyprecision": 2,
+        },
+        "EUR",
+    )
+    create(
+        "transactioncurrency",
+        {
+            "isocurrencycode": "USD",
+            "currencyname": "US Dollar",
+            "currencysymbol": "$",
+            "exchangerate": 1.08,
+            "currencyprecision": 2,
+        },
+        "USD",
+    )
+    create("uomschedule", {"name": "Default Unit", "baseuomname": "Primary Unit"}, "Default Unit")
+    create(
+        "uom",
+        {
+            "name": "Primary Unit",
+            "quantity": 1,
+            "isschedulebaseuom": True,
+            "uomscheduleid@odata.bind": _ref("uomschedule", "Default Unit"),
+        },
+        "Primary Unit",
+    )
+    create(
+        "uom",
+        {
+            "name": "Box of 12",
+            "quantity": 12,
+            "baseuom@odata.bind": _ref("uom", "Primary Unit"),
+            "uomscheduleid@odata.bind": _ref("uomschedule", "Default Unit"),
+        },
+        "Box of 12",
+    )
+    create("uomschedule", {"name": "Time", "baseuomname": "Hour"}, "Time")
+    create(
+        "uom",
+        {
+            "name": "Hour",
+            "quantity": 1,
+            "isschedulebaseuom": True,
+            "uomscheduleid@odata.bind": _ref("uomschedule", "Time"),
+        },
+        "Hour",
+    )
+    create(
+        "pricelevel",
+        {"name": "Standard EUR", "transactioncurrencyid@odata.bind": _ref("transactioncurrency", "EUR")},
+        "Standard EUR",
+    )
+    products = (
+        ("1000", "Bicycle", 1, "Primary Unit", "Default Unit", 450.0),
+        ("1001", "Helmet", 1, "Primary Unit", "Default Unit", 39.95),
+        ("1002", "Bicycle lock, extra-long cable", 1, "Box of 12", "Default Unit", 240.0),
+        ("R-INSTALL", "Installation service", 3, "Hour", "Time", 85.0),
+    )
+    for number, name, kind, unit, group, price in products:
+        create(
+            "product",
+            {
+                "name": name,
+                "productnumber": number,
+                "producttypecode": kind,
+                "productstructure": 1,
+                "quantitydecimal": 0 if kind == 1 else 2,
+                "price": price,
+                "defaultuomid@odata.bind": _ref("uom", unit),
+                "defaultuomscheduleid@odata.bind": _ref("uomschedule", group),
+                "pricelevelid@odata.bind": _ref("pricelevel", "Standard EUR"),
+                "transactioncurrencyid@odata.bind": _ref("transactioncurrency", "EUR"),
+            },
+            number,
+        )
+        update("product", number, {"statecode": 0, "statuscode": 1})
+        create(
+            "productpricelevel",
+            {
+                "amount": price,
+                "pricingmethodcode": 1,
+                "quantitysellingcode": 1,
+                "pricelevelid@odata.bind": _ref("pricelevel", "Standard EUR"),
+                "productid@odata.bind": _ref("product", number),
+                "uomid@odata.bind": _ref("uom", unit),
+                "uomscheduleid@odata.bind": _ref("uomschedule", group),
+            },
+            f"{number}:{unit}",
+        )
+    create(
+        "product",
+        {
+            "name": "Prototype e-bike (draft)",
+            "productnumber": "9000",
+            "producttypecode": 1,
+            "productstructure": 1,
+            "defaultuomid@odata.bind": _ref("uom", "Primary Unit"),
+            "defaultuomscheduleid@odata.bind": _ref("uomschedule", "Default Unit"),
+        },
+        "9000",
+    )
+    accounts = (
+        ("10000", "Adatum Corporation", "Brussels", "alice"),
+        ("20000", "Trey Research", "Antwerpen", "bob"),
+        ("30000", "School of Fine Art", "Gent", "alice"),
+        ("40000", "Café Nørrebro & Søn", "København", "bob"),
+    )
+    for number, name, city, owner in accounts:
+        create(
+            "account",
+            {
+                "name": name,
+                "accountnumber": number,
+                "address1_city": city,
+                "telephone1": "+32 2 555 01 00",
+                "customertypecode": 3,
+                "ownerid@odata.bind": _ref("systemuser", owner),
+                "transactioncurrencyid@odata.bind": _ref("transactioncurrency", "EUR"),
+                "defaultpricelevelid@odata.bind": _ref("pricelevel", "Standard EUR"),
+            },
+            number,
+        )
+    contacts = (("Robert", "Townes", "10000"), ("Ilse", "Peeters", "20000"), ("Jens", "Ødegaard", "40000"))
+    for first, last, account in contacts:
+        create(
+            "contact",
+            {
+                "firstname": first,
+                "lastname": last,
+                "emailaddress1": f"{first.lower()}@example.invalid",
+                "parentcustomerid_account@odata.bind": _ref("account", account),
+            },
+            f"{first} {last}",
+        )
+        update("account", account, {"primarycontactid@odata.bind": _ref("contact", f"{first} {last}")})
+    create(
+        "salesorder",
+        {
+            "name": "Bikes for the Adatum fleet",
+            "customerid_account@odata.bind": _ref("account", "10000"),
+            "pricelevelid@odata.bind": _ref("pricelevel", "Standard EUR"),
+            "transactioncurrencyid@odata.bind": _ref("transactioncurrency", "EUR"),
+            "requestdeliveryby": "2026-12-15T00:00:00Z",
+            "freightamount": 25.0,
+            "order_details": [
+                {
+                    "productid@odata.bind": _ref("product", "1000"),
+                    "uomid@odata.bind": _ref("uom", "Primary Unit"),
+                    "quantity": 4,
+                    "manualdiscountamount": 100.0,
+                    "lineitemnumber": 1,
+                },
+                {
+                    "productid@odata.bind": _ref("product", "1001"),
+                    "uomid@odata.bind": _ref("uom", "Primary Unit"),
+                    "quantity": 4,
+                    "lineitemnumber": 2,
+                },
+                {
+                    "isproductoverridden": True,
+                    "productdescription": "Gift wrapping with a handwritten card for each "
+                    "bicycle, delivered to the reception desk",
+                    "quantity": 1,
+                    "priceperunit": 12.5,
+                    "ispriceoverridden": True,
+                    "lineitemnumber": 3,
+                },
+            ],
+        },
+        "Bikes for the Adatum fleet",
+    )
+    update("salesorder", "Bikes for the Adatum fleet", {"statecode": 1, "statuscode": 3})
+    create(
+        "quote",
+        {
+            "name": "Installation at Trey Research",
+            "customerid_account@odata.bind": _ref("account", "20000"),
+            "pricelevelid@odata.bind": _ref("pricelevel", "Standard EUR"),
+            "effectiveto": "2027-01-31T00:00:00Z",
+            "quote_details": [
+                {
+                    "productid@odata.bind": _ref("product", "R-INSTALL"),
+                    "uomid@odata.bind": _ref("uom", "Hour"),
+                    "quantity": 6,
+                },
+                {
+                    "productid@odata.bind": _ref("product", "1000"),
+                    "uomid@odata.bind": _ref("uom", "Primary Unit"),
+                    "quantity": 2,
+                },
+            ],
+        },
+        "Installation at Trey Research",
+    )
+    update("quote", "Installation at Trey Research", {"statecode": 1, "statuscode": 2})
+    for message in ("Create", "Update", "Delete", "SetState", "SetStateDynamicEntity", "Win", "Close"):
+        create("sdkmessage", {"name": message}, message)
+    for message in ("Create", "Update", "Delete", "SetStateDynamicEntity"):
+        for entity in ("salesorder", "quote", "account", "contact", "invoice"):
+            create(
+                "sdkmessagefilter",
+                {"sdkmessageid@odata.bind": _ref("sdkmessage", message), "primaryobjecttypecode": entity},
+                f"{message}:{entity}",
+            )
+
+
+def _large(api: DataverseApi, count: int, user: str) -> None:
+    # Bulk rows go straight into the store: N creates through the validating path would check
+    # alternate keys against every earlier row (quadratic) for no extra realism.
+    from ._records import utc_now_iso
+
+    definition = BY_LOGICAL_NAME["account"]
+    now = utc_now_iso()
+    caller = {"id": user, "entity": "systemuser"}
+    eur = {"id": seed_id("transactioncurrency", "EUR"), "entity": "transactioncurrency"}
+    for index in range(1, count + 1):
+        record_id = seed_id("account", f"L{index:06d}")
+        row: dict[str, Any] = dict.fromkeys(definition.attributes)
+        row.update(
+            accountid=record_id,
+            name=f"Large Account {index:06d}",
+            accountnumber=f"L{index:06d}",
+            address1_city="Leuven",
+            createdon=now,
+            modifiedon=now,
+            createdby=caller,
+            modifiedby=caller,
+            ownerid=caller,
+            statecode=0,
+            statuscode=1,
+            transactioncurrencyid=eur,
+            exchangerate=1.0,
+            versionnumber=api.store.next_version(),
+            customertypecode=3,
+        )
+        api.store.put("account", record_id, row)

@@ -88,6 +88,12 @@ def service_bus_client() -> ServiceBusClient:
 
 
 @lru_cache(maxsize=1)
+def _service_bus_probe_client() -> ServiceBusClient:
+    # No SDK retries: the health answer should say "unreachable" at once, not after backoff.
+    return open_service_bus_client(settings().service_bus, retry_total=0)
+
+
+@lru_cache(maxsize=1)
 def _api_session() -> ApiSession:
     return ApiSession(settings().ca_bundle)
 
@@ -118,7 +124,7 @@ def health_probes() -> list[HealthProbe]:
     """One probe per dependency, in the order the health answer lists them."""
     return [
         TableStorageProbe(table_service()),
-        ServiceBusProbe(service_bus_client(), QUEUE_SALES_ORDERS),
+        ServiceBusProbe(_service_bus_probe_client(), QUEUE_SALES_ORDERS),
         DataverseProbe(dataverse_api()),
         BusinessCentralProbe(business_central_api(), settings().business_central.company_id),
     ]

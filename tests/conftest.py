@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.plugins.dataverse",
     "tests.plugins.business_central",
     "tests.plugins.functions_host",
+    "tests.plugins.connector",
 ]

@@ -121,9 +121,7 @@ def start_functions_host(
         argv += ["--function-key", function_key]
     argv += list(extra_args)
     before = set(threading.enumerate())
-    process = start_json_line_process(
-        "functions_host", argv, timeout=timeout, env=dict(settings or {}), echo=echo
-    )
+    process = start_json_line_process("functions_host", argv, timeout=timeout, env=dict(settings or {}), echo=echo)
     readers = [t for t in threading.enumerate() if t not in before and t.name == "functions_host-output"]
     handle = FunctionsHostHandle(process, readers)
     try:

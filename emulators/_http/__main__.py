@@ -28,9 +28,7 @@ class EchoApi(EmulatorApi):
         self.items: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def error_response(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> Response:
+    def error_response(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
         return json_response(status, {"error": {"code": code, "message": message}}, headers)
 
     def handle(self, request: Request) -> Response:
@@ -38,7 +36,9 @@ class EchoApi(EmulatorApi):
             claims = self.server.issuer.validate(request.headers.get("Authorization"), audiences=[RESOURCE])
         except BearerError as exc:
             return self.error_response(
-                401, f"Unauthorized_{exc.reason}", exc.description,
+                401,
+                f"Unauthorized_{exc.reason}",
+                exc.description,
                 {"WWW-Authenticate": exc.www_authenticate(self.server.issuer.authority)},
             )
         if request.path == "/echo" and request.method == "GET":
@@ -79,9 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token-lifetime", type=float, default=3599.0)
     args = parser.parse_args(argv)
-    server = EmulatorServer(
-        port=args.port, resources=[RESOURCE], token_lifetime=args.token_lifetime, name="echo"
-    )
+    server = EmulatorServer(port=args.port, resources=[RESOURCE], token_lifetime=args.token_lifetime, name="echo")
     server.mount(EchoApi(server))
     print_start_line({**server.start_info(), "base_url": server.origin, "scope": f"{RESOURCE}/.default"})
     server.serve_forever()

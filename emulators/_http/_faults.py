@@ -59,9 +59,16 @@ class Fault:
     def as_dict(self) -> dict[str, Any]:
         """The fault as the back door lists it."""
         return {
-            "id": self.id, "kind": self.kind, "method": self.method, "path": self.path,
-            "count": self.count, "status": self.status, "body": self.body, "headers": self.headers,
-            "retry_after": self.retry_after, "delay": self.delay,
+            "id": self.id,
+            "kind": self.kind,
+            "method": self.method,
+            "path": self.path,
+            "count": self.count,
+            "status": self.status,
+            "body": self.body,
+            "headers": self.headers,
+            "retry_after": self.retry_after,
+            "delay": self.delay,
         }
 
     @classmethod
@@ -124,9 +131,7 @@ class SlidingWindow:
         self.limit = limit
         self.window = window
         self._clock = clock
-        self._events: dict[str, collections.deque[tuple[float, float]]] = collections.defaultdict(
-            collections.deque
-        )
+        self._events: dict[str, collections.deque[tuple[float, float]]] = collections.defaultdict(collections.deque)
         self._lock = threading.Lock()
 
     def _trim(self, key: str, now: float) -> collections.deque[tuple[float, float]]:
@@ -244,6 +249,9 @@ class CostModel:
     def as_dict(self) -> dict[str, Any]:
         """The current settings."""
         return {
-            "costs": dict(self.costs), "default": self.default,
-            "time_scale": self.time_scale, "sleep": self.sleep, "server_time": self.now(),
+            "costs": dict(self.costs),
+            "default": self.default,
+            "time_scale": self.time_scale,
+            "sleep": self.sleep,
+            "server_time": self.now(),
         }

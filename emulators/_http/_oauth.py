@@ -135,7 +135,9 @@ class TokenIssuer:
             raise NotImplementedError(f"issuer: {request.method} {request.path} unsupported")
         if match["tenant"] != self.tenant:
             return self._aad_error(
-                400, "invalid_tenant", 90002,
+                400,
+                "invalid_tenant",
+                90002,
                 f"Tenant '{match['tenant']}' not found. Check to make sure you have the correct tenant "
                 "ID and are signing into the correct cloud.",
             )
@@ -145,7 +147,9 @@ class TokenIssuer:
             return _json(200, {"keys": [self._jwk()]})
         if request.method != "POST":
             return self._aad_error(
-                400, "invalid_request", 900561,
+                400,
+                "invalid_request",
+                900561,
                 "The endpoint only accepts POST, OPTIONS requests. Received a GET request.",
             )
         return self._token(request)
@@ -169,8 +173,12 @@ class TokenIssuer:
     def _jwk(self) -> dict[str, str]:
         numbers = self._key.public_key().public_numbers()
         return {
-            "kty": "RSA", "use": "sig", "alg": "RS256", "kid": self._kid,
-            "n": _b64url_uint(numbers.n), "e": _b64url_uint(numbers.e),
+            "kty": "RSA",
+            "use": "sig",
+            "alg": "RS256",
+            "kid": self._kid,
+            "n": _b64url_uint(numbers.n),
+            "e": _b64url_uint(numbers.e),
         }
 
     def _token(self, request: Request) -> Response:
@@ -182,15 +190,19 @@ class TokenIssuer:
         grant = form.get("grant_type", "")
         if grant != "client_credentials":
             return self._aad_error(
-                400, "unsupported_grant_type", 70003,
-                "The app requested an unsupported grant type "
-                f"'{grant}'." if grant else "The request body must contain the following parameter: "
-                "'grant_type'.",
+                400,
+                "unsupported_grant_type",
+                70003,
+                f"The app requested an unsupported grant type '{grant}'."
+                if grant
+                else "The request body must contain the following parameter: 'grant_type'.",
             )
         app = self.clients.get(client_id)
         if app is None:
             return self._aad_error(
-                400, "unauthorized_client", 700016,
+                400,
+                "unauthorized_client",
+                700016,
                 f"Application with identifier '{client_id}' was not found in the directory "
                 f"'{self.tenant}'. This can happen if the application has not been installed by the "
                 "administrator of the tenant or consented to by any user in the tenant. You may have "
@@ -198,20 +210,25 @@ class TokenIssuer:
             )
         if client_secret is None:
             return self._aad_error(
-                401, "invalid_client", 7000216,
-                "'client_assertion', 'client_secret' or 'request' is required for the "
-                "'client_credentials' grant type.",
+                401,
+                "invalid_client",
+                7000216,
+                "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
             )
         if not hmac.compare_digest(client_secret.encode(), app.client_secret.encode()):
             return self._aad_error(
-                401, "invalid_client", 7000215,
+                401,
+                "invalid_client",
+                7000215,
                 "Invalid client secret provided. Ensure the secret being sent in the request is the "
                 f"client secret value, not the client secret ID, for a secret added to app '{client_id}'.",
             )
         scopes = [s for s in form.get("scope", "").split() if s not in _RESERVED_SCOPES]
         if len(scopes) != 1 or not scopes[0].endswith("/.default"):
             return self._aad_error(
-                400, "invalid_scope", 1002012,
+                400,
+                "invalid_scope",
+                1002012,
                 f"The provided value for scope {form.get('scope', '')} is not valid. Client credential "
                 "flows must have a scope value with /.default suffixed to the resource identifier "
                 "(application ID URI).",
@@ -219,7 +236,9 @@ class TokenIssuer:
         resource = scopes[0].removesuffix("/.default").rstrip("/")
         if resource not in self.resources:
             return self._aad_error(
-                400, "invalid_resource", 500011,
+                400,
+                "invalid_resource",
+                500011,
                 f"The resource principal named {resource} was not found in the tenant named "
                 f"{self.tenant}. This can happen if the application has not been installed by the "
                 "administrator of the tenant or consented to by any user in the tenant. You might "
@@ -227,12 +246,15 @@ class TokenIssuer:
             )
         token = self.mint(audience=resource, client_id=client_id)
         lifetime = round(self.token_lifetime)
-        return _json(200, {
-            "token_type": "Bearer",
-            "expires_in": lifetime,
-            "ext_expires_in": lifetime,
-            "access_token": token,
-        })
+        return _json(
+            200,
+            {
+                "token_type": "Bearer",
+                "expires_in": lifetime,
+                "ext_expires_in": lifetime,
+                "access_token": token,
+            },
+        )
 
     def _aad_error(self, status: int, error: str, code: int, text: str) -> Response:
         # Entra puts the AADSTS code first in the description and trace lines after it; clients
@@ -241,18 +263,21 @@ class TokenIssuer:
         now = dt.datetime.now(dt.UTC)
         trace_id, correlation_id = str(uuid.uuid4()), str(uuid.uuid4())
         stamp = now.strftime("%Y-%m-%d %H:%M:%SZ")
-        return _json(status, {
-            "error": error,
-            "error_description": (
-                f"AADSTS{code}: {text}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}"
-                f"\r\nTimestamp: {stamp}"
-            ),
-            "error_codes": [code],
-            "timestamp": stamp,
-            "trace_id": trace_id,
-            "correlation_id": correlation_id,
-            "error_uri": f"{self.origin}/error?code={code}",
-        })
+        return _json(
+            status,
+            {
+                "error": error,
+                "error_description": (
+                    f"AADSTS{code}: {text}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}"
+                    f"\r\nTimestamp: {stamp}"
+                ),
+                "error_codes": [code],
+                "timestamp": stamp,
+                "trace_id": trace_id,
+                "correlation_id": correlation_id,
+                "error_uri": f"{self.origin}/error?code={code}",
+            },
+        )
 
     # -- tokens ---------------------------------------------------------------------------------
     def mint(

@@ -74,9 +74,7 @@ class EmulatorApi:
         """The API's one dispatch point."""
         raise NotImplementedError(f"emulator: {request.method} {request.path} unsupported")
 
-    def error_response(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> Response:
+    def error_response(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
         """An error in the API's own shape (used for faults, 501s and 500s)."""
         return json_response(status, {"error": {"code": code, "message": message}}, headers)
 
@@ -143,8 +141,12 @@ class EmulatorServer:
         self.costs = CostModel()
         self.api: EmulatorApi = EmulatorApi()
         self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", port, self._wsgi, threaded=True,
-            request_handler=_QuietHandler, ssl_context=self.tls.server_context(),
+            "127.0.0.1",
+            port,
+            self._wsgi,
+            threaded=True,
+            request_handler=_QuietHandler,
+            ssl_context=self.tls.server_context(),
         )
         self.port: int = self._server.server_address[1]
         self.origin = f"https://127.0.0.1:{self.port}"
@@ -241,7 +243,7 @@ class EmulatorServer:
         supplied = request.headers.get(ADMIN_HEADER, "")
         if not secrets.compare_digest(supplied.encode(), self.admin_key.encode()):
             return json_response(401, {"error": f"the back door needs the {ADMIN_HEADER} header"})
-        action = request.path[len(ADMIN_PREFIX):].strip("/")
+        action = request.path[len(ADMIN_PREFIX) :].strip("/")
         method = request.method
         try:
             body: Any = request.get_json(silent=True) if request.get_data() else {}

@@ -74,23 +74,49 @@ class BackDoor:
         retry_after: float | None = None,
     ) -> Any:
         """Answer the next ``count`` matching requests with ``status`` (``path`` is a regex)."""
-        return self.call("POST", "faults", {
-            "kind": "fail", "status": status, "method": method, "path": path, "count": count,
-            "body": body, "headers": headers or {}, "retry_after": retry_after,
-        })
+        return self.call(
+            "POST",
+            "faults",
+            {
+                "kind": "fail",
+                "status": status,
+                "method": method,
+                "path": path,
+                "count": count,
+                "body": body,
+                "headers": headers or {},
+                "retry_after": retry_after,
+            },
+        )
 
     def throttle(self, *, method: str = "*", path: str = "", count: int = 1, retry_after: float = 1) -> Any:
         """Answer the next ``count`` matching requests with 429 and ``Retry-After``."""
-        return self.call("POST", "faults", {
-            "kind": "throttle", "status": 429, "method": method, "path": path, "count": count,
-            "retry_after": retry_after,
-        })
+        return self.call(
+            "POST",
+            "faults",
+            {
+                "kind": "throttle",
+                "status": 429,
+                "method": method,
+                "path": path,
+                "count": count,
+                "retry_after": retry_after,
+            },
+        )
 
     def delay(self, seconds: float, *, method: str = "*", path: str = "", count: int = 1) -> Any:
         """Hold the next ``count`` matching requests for ``seconds`` before executing them."""
-        return self.call("POST", "faults", {
-            "kind": "delay", "delay": seconds, "method": method, "path": path, "count": count,
-        })
+        return self.call(
+            "POST",
+            "faults",
+            {
+                "kind": "delay",
+                "delay": seconds,
+                "method": method,
+                "path": path,
+                "count": count,
+            },
+        )
 
     def drop_after_commit(self, *, method: str = "*", path: str = "", count: int = 1) -> Any:
         """Execute the next ``count`` matching requests, then close the connection unanswered."""
@@ -108,9 +134,7 @@ class BackDoor:
         """Read, or with keyword arguments change, the cost model (costs, default, time_scale, sleep)."""
         return self.call("PATCH", "costs", settings) if settings else self.call("GET", "costs")
 
-    def mint_token(
-        self, *, audience: str | None = None, lifetime: float | None = None, foreign: bool = False
-    ) -> str:
+    def mint_token(self, *, audience: str | None = None, lifetime: float | None = None, foreign: bool = False) -> str:
         """A token signed by the issuer (negative ``lifetime`` = expired; ``foreign`` = untrusted key)."""
         body: dict[str, Any] = {"lifetime": lifetime, "foreign": foreign}
         if audience is not None:

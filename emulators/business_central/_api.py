@@ -57,25 +57,77 @@ _SEGMENT = re.compile(r"^(?P<name>[A-Za-z$][A-Za-z0-9_.]*)(?:\((?P<key>[^()]*)\)
 _SYSTEM_OPTIONS = {"$filter", "$select", "$orderby", "$top", "$skip", "$expand", "$skiptoken", "$count"}
 # Real v2.0 surface this emulator does not serve: answered 501 so nobody mistakes it for a 404.
 _KNOWN_UNSERVED_SETS = {
-    "accounts", "agedAccountsPayable", "agedAccountsReceivable", "attachments", "balanceSheet",
-    "bankAccounts", "cashFlowStatement", "companyInformation", "countriesRegions", "customerReturnReasons",
-    "customerSales", "dimensions", "dimensionValues", "disputeStatus", "employees", "generalLedgerEntries",
-    "incomeStatement", "itemCategories", "itemVariants", "journalLines", "locations", "opportunities",
-    "paymentMethods", "projects", "purchaseInvoices", "purchaseOrders", "purchaseReceipts", "retainedEarningsStatement",
-    "salesCreditMemos", "salesCreditMemoLines", "taxAreas", "taxGroups", "timeRegistrationEntries", "trialBalance",
-    "vendorPayments", "vendorPaymentJournals", "vendorPurchases", "vendors", "documentAttachments",
+    "accounts",
+    "agedAccountsPayable",
+    "agedAccountsReceivable",
+    "attachments",
+    "balanceSheet",
+    "bankAccounts",
+    "cashFlowStatement",
+    "companyInformation",
+    "countriesRegions",
+    "customerReturnReasons",
+    "customerSales",
+    "dimensions",
+    "dimensionValues",
+    "disputeStatus",
+    "employees",
+    "generalLedgerEntries",
+    "incomeStatement",
+    "itemCategories",
+    "itemVariants",
+    "journalLines",
+    "locations",
+    "opportunities",
+    "paymentMethods",
+    "projects",
+    "purchaseInvoices",
+    "purchaseOrders",
+    "purchaseReceipts",
+    "retainedEarningsStatement",
+    "salesCreditMemos",
+    "salesCreditMemoLines",
+    "taxAreas",
+    "taxGroups",
+    "timeRegistrationEntries",
+    "trialBalance",
+    "vendorPayments",
+    "vendorPaymentJournals",
+    "vendorPurchases",
+    "vendors",
+    "documentAttachments",
 }
 _KNOWN_UNSERVED_NAVS = {
-    "picture", "defaultDimensions", "agedAccountsReceivable", "contactsInformation", "dimensionSetLines",
-    "attachments", "pdfDocument", "paymentMethod", "countryRegion", "documentAttachments", "account",
-    "itemVariant", "dimensionValue", "customerPaymentJournal", "salesOrder", "salesQuote", "salesInvoice",
+    "picture",
+    "defaultDimensions",
+    "agedAccountsReceivable",
+    "contactsInformation",
+    "dimensionSetLines",
+    "attachments",
+    "pdfDocument",
+    "paymentMethod",
+    "countryRegion",
+    "documentAttachments",
+    "account",
+    "itemVariant",
+    "dimensionValue",
+    "customerPaymentJournal",
+    "salesOrder",
+    "salesQuote",
+    "salesInvoice",
 }
 # Bound actions per entity set (v2.0) → what we do; None = real but not emulated (501).
 _ACTIONS: dict[str, dict[str, str | None]] = {
     "salesOrders": {"shipAndInvoice": "ship_and_invoice"},
     "salesQuotes": {"makeOrder": "make_order", "makeInvoice": "make_invoice", "send": "send_quote"},
-    "salesInvoices": {"post": "post_invoice", "cancel": "cancel_invoice", "send": None,
-                      "postAndSend": None, "cancelAndSend": None, "makeCorrectiveCreditMemo": None},
+    "salesInvoices": {
+        "post": "post_invoice",
+        "cancel": "cancel_invoice",
+        "send": None,
+        "postAndSend": None,
+        "cancelAndSend": None,
+        "makeCorrectiveCreditMemo": None,
+    },
     "journals": {"post": "post_journal"},
 }
 
@@ -124,9 +176,7 @@ class BcApi(EmulatorApi):
         self._batch_lock = threading.RLock()
 
     # -- error shape -----------------------------------------------------------------------------------
-    def error_response(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> Response:
+    def error_response(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
         return _bc_json(status, bc_error_body(code, message), headers)
 
     def _error(self, exc: BcError) -> Response:
@@ -143,7 +193,9 @@ class BcApi(EmulatorApi):
             claims = self.server.issuer.validate(request.headers.get("Authorization"), audiences=[BC_RESOURCE])
         except BearerError as exc:
             return self.error_response(
-                401, "Authentication_InvalidCredentials", "The server has rejected the client credentials.",
+                401,
+                "Authentication_InvalidCredentials",
+                "The server has rejected the client credentials.",
                 {"WWW-Authenticate": exc.www_authenticate("https://login.microsoftonline.com/common")},
             )
         tenant = match["tenant"]
@@ -152,15 +204,17 @@ class BcApi(EmulatorApi):
         if tenant is not None and claims.get("tid") != self.server.issuer.tenant:
             return self.error_response(401, "Authentication_InvalidCredentials", "The token is for another tenant.")
         if match["env"] != self.settings.environment:
-            return self.error_response(
-                404, "BadRequest_NotFound", f"The environment '{match['env']}' does not exist."
-            )
+            return self.error_response(404, "BadRequest_NotFound", f"The environment '{match['env']}' does not exist.")
         user = str(claims.get("oid", "anonymous"))
         base_url = request.host_url.rstrip("/") + request.path[: len(request.path) - len(match["rest"] or "")]
         call = _Call(
-            method=request.method, path=match["rest"] or "/", args=request.args,
-            headers=dict(request.headers.items()), body=request.get_data(),
-            base_url=base_url.rstrip("/"), user=user,
+            method=request.method,
+            path=match["rest"] or "/",
+            args=request.args,
+            headers=dict(request.headers.items()),
+            body=request.get_data(),
+            base_url=base_url.rstrip("/"),
+            user=user,
         )
         with self.limiter.admit(user) as refusal:
             if refusal is not None:
@@ -223,7 +277,8 @@ class BcApi(EmulatorApi):
         company_arg = call.args.get("company")
         if company_arg is None:
             raise BcError(
-                404, "Internal_CompanyNotFound",
+                404,
+                "Internal_CompanyNotFound",
                 "Cannot process the request because the default company cannot be found. Add the company "
                 "to the URL, e.g. companies({id})/customers, or use the query parameter company={id}.",
             )
@@ -250,10 +305,13 @@ class BcApi(EmulatorApi):
         with self.store.lock:
             if company_id is not None:
                 record = self.store.companies[company_id]
-                return _bc_json(200, {
-                    "@odata.context": f"{call.base_url}/$metadata#companies/$entity",
-                    **self._present(None, entity, record, None, []),
-                })
+                return _bc_json(
+                    200,
+                    {
+                        "@odata.context": f"{call.base_url}/$metadata#companies/$entity",
+                        **self._present(None, entity, record, None, []),
+                    },
+                )
             rows = [copy.deepcopy(r) for r in self.store.companies.values()]
         return self._collection(call, None, entity, rows, f"{call.base_url}/$metadata#companies")
 
@@ -267,7 +325,8 @@ class BcApi(EmulatorApi):
             if set_name in _KNOWN_UNSERVED_SETS:
                 raise NotImplementedError(f"entity set {set_name}")
             raise BcError(
-                404, "BadRequest_NotFound",
+                404,
+                "BadRequest_NotFound",
                 f"No HTTP resource was found that matches the request URI '{call.base_url}{call.path}'.",
             )
         with self.store.lock:
@@ -312,7 +371,8 @@ class BcApi(EmulatorApi):
             if nav in _KNOWN_UNSERVED_NAVS:
                 raise NotImplementedError(f"navigation {entity.set_name}/{nav}")
             raise BcError(
-                400, "BadRequest",
+                400,
+                "BadRequest",
                 f"Could not find a property named '{nav}' on type 'Microsoft.NAV.{entity.name}'.",
             )
 
@@ -353,7 +413,11 @@ class BcApi(EmulatorApi):
         return view
 
     def _present(
-        self, company: Company | None, entity: EntityType, view: Record, select: list[str] | None,
+        self,
+        company: Company | None,
+        entity: EntityType,
+        view: Record,
+        select: list[str] | None,
         expand: list[Any],
     ) -> Record:
         if "_seq" not in view:
@@ -374,8 +438,11 @@ class BcApi(EmulatorApi):
         if item.name in entity.children:
             child = entity_by_set(entity.children[item.name])
             assert child is not None and child.parent is not None
-            rows = [self._view(company, child, r) for r in self._rows(company, child).values()
-                    if r.get(child.parent[1]) == record["id"]]
+            rows = [
+                self._view(company, child, r)
+                for r in self._rows(company, child).values()
+                if r.get(child.parent[1]) == record["id"]
+            ]
             if "$filter" in item.options:
                 matcher = parse_filter(item.options["$filter"], child)
                 rows = [r for r in rows if matcher(r)]
@@ -400,8 +467,11 @@ class BcApi(EmulatorApi):
         if call.method == "GET":
             rows = self._rows(company, entity)
             extra = company.financial_details() if entity.set_name == "customers" else None
-            views = [self._view(company, entity, r, extra) for r in rows.values()
-                     if parent is None or r.get(parent[0]) == parent[1]]
+            views = [
+                self._view(company, entity, r, extra)
+                for r in rows.values()
+                if parent is None or r.get(parent[0]) == parent[1]
+            ]
             context = f"{call.base_url}/$metadata#companies({company.id})/{entity.set_name}"
             return self._collection(call, company, entity, views, context)
         if call.method == "POST":
@@ -496,9 +566,7 @@ class BcApi(EmulatorApi):
         response.status_code = status
         response.headers["ETag"] = Store.etag(record)
         if status == 201:
-            response.headers["Location"] = (
-                f"{call.base_url}/companies({company.id})/{entity.set_name}({record['id']})"
-            )
+            response.headers["Location"] = f"{call.base_url}/companies({company.id})/{entity.set_name}({record['id']})"
         return response
 
     def _check_if_match(self, call: _Call, record: Record, *, required: bool) -> None:
@@ -507,7 +575,8 @@ class BcApi(EmulatorApi):
             if not required:
                 return
             raise BcError(
-                400, "BadRequest_InvalidToken",
+                400,
+                "BadRequest_InvalidToken",
                 "Could not validate the client concurrency token required by the service. Please provide a "
                 "valid token in the client request.",
             )
@@ -516,7 +585,8 @@ class BcApi(EmulatorApi):
             return
         if not (supplied.startswith('W/"') and supplied.endswith('"')):
             raise BcError(
-                400, "BadRequest_InvalidToken",
+                400,
+                "BadRequest_InvalidToken",
                 "Could not validate the client concurrency token required by the service. Please provide a "
                 "valid token in the client request.",
             )
@@ -546,7 +616,8 @@ class BcApi(EmulatorApi):
             if name in entity.children:
                 if not creating:
                     raise BcError(
-                        400, "BadRequest_NotSupported",
+                        400,
+                        "BadRequest_NotSupported",
                         f"Deep update is not supported: '{name}' cannot be changed through "
                         f"{entity.set_name}. Update the lines through their own endpoint.",
                     )
@@ -559,7 +630,8 @@ class BcApi(EmulatorApi):
             field = entity.get_field(name)
             if field is None:
                 raise BcError(
-                    400, "BadRequest",
+                    400,
+                    "BadRequest",
                     f"The property '{name}' does not exist on type 'Microsoft.NAV.{entity.name}'. Make sure "
                     "to only use property names that are defined by the type.",
                 )
@@ -567,7 +639,8 @@ class BcApi(EmulatorApi):
                 if self.settings.read_only_fields == "ignore":
                     continue
                 raise BcError(
-                    400, "BadRequest_InvalidOperation",
+                    400,
+                    "BadRequest_InvalidOperation",
                     f"The property '{name}' is read-only and cannot be set on {entity.set_name}.",
                 )
             values[name] = _coerce_value(field, value)
@@ -643,9 +716,11 @@ class BcApi(EmulatorApi):
                 record["type"] = "Company"
             self._unique(company, entity, record, "number", creating)
             company.apply_currency(record, provided)
-            if "salespersonCode" in provided and record["salespersonCode"] and company.find(
-                "salespeoplePurchasers", "code", record["salespersonCode"]
-            ) is None:
+            if (
+                "salespersonCode" in provided
+                and record["salespersonCode"]
+                and company.find("salespeoplePurchasers", "code", record["salespersonCode"]) is None
+            ):
                 raise dialog(
                     "The Salesperson/Purchaser does not exist. Identification fields and values: "
                     f"Code='{record['salespersonCode']}'"
@@ -687,8 +762,11 @@ class BcApi(EmulatorApi):
             if journal is None:
                 raise not_found("customerPaymentJournal", record["journalId"])
             if creating and "lineNumber" not in provided:
-                numbers = [int(r.get("lineNumber") or 0) for r in company.table("customerPayments").values()
-                           if r.get("journalId") == journal["id"]]
+                numbers = [
+                    int(r.get("lineNumber") or 0)
+                    for r in company.table("customerPayments").values()
+                    if r.get("journalId") == journal["id"]
+                ]
                 record["lineNumber"] = max(numbers, default=0) + 10000
             if {"customerId", "customerNumber"} & provided:
                 customer = company.resolve_customer(record)
@@ -703,8 +781,14 @@ class BcApi(EmulatorApi):
                 if invoice is None:
                     raise dialog(f"The sales invoice '{record['appliesToInvoiceId']}' does not exist.")
                 record["appliesToInvoiceNumber"] = invoice["number"]
-        elif set_name in ("currencies", "unitsOfMeasure", "paymentTerms", "shipmentMethods",
-                          "salespeoplePurchasers", "customerPaymentJournals"):
+        elif set_name in (
+            "currencies",
+            "unitsOfMeasure",
+            "paymentTerms",
+            "shipmentMethods",
+            "salespeoplePurchasers",
+            "customerPaymentJournals",
+        ):
             if creating and not record.get("code"):
                 raise BcError(400, "BadRequest_RequiredParamNotProvided", "The property 'code' is required.")
             self._unique(company, entity, record, "code", creating)
@@ -713,7 +797,8 @@ class BcApi(EmulatorApi):
         existing = company.find(entity.set_name, key, record.get(key))
         if existing is not None and existing["id"] != record["id"]:
             raise BcError(
-                409 if creating else 400, "Internal_EntityWithSameKeyExists",
+                409 if creating else 400,
+                "Internal_EntityWithSameKeyExists",
                 f"The record in table {entity.name} already exists. Identification fields and values: "
                 f"{key}='{record.get(key)}'",
             )
@@ -723,7 +808,8 @@ class BcApi(EmulatorApi):
             raise dialog(f"You cannot change the posted sales invoice {header['number']}.")
         if header_set == "salesOrders" and header.get("status") == "Open":
             raise BcError(
-                400, "Application_FieldValidationException",
+                400,
+                "Application_FieldValidationException",
                 f"Status must be equal to 'Open'  in Sales Header: Document Type=Order, No.={header['number']}. "
                 "Current value is 'Released'.",
             )
@@ -771,7 +857,9 @@ class BcApi(EmulatorApi):
             self._touch_header(company, LINE_SETS[entity.set_name], record["documentId"])
             return
         if entity.set_name == "customers" and any(
-            r.get("customerId") == record["id"] for s in DOCUMENT_SETS for r in company.table(s).values()
+            r.get("customerId") == record["id"]
+            for s in DOCUMENT_SETS
+            for r in company.table(s).values()
             if not (s == "salesInvoices" and r.get("status") in ("Paid", "Canceled"))
         ):
             raise dialog(
@@ -789,7 +877,8 @@ class BcApi(EmulatorApi):
         actions = _ACTIONS.get(entity.set_name, {})
         if name not in actions:
             raise BcError(
-                404, "BadRequest_NotFound",
+                404,
+                "BadRequest_NotFound",
                 f"No HTTP resource was found that matches the request URI "
                 f"'{call.base_url}{call.path}' (no bound action '{name}' on {entity.set_name}).",
             )
@@ -879,16 +968,20 @@ class BcApi(EmulatorApi):
         if path.startswith("http"):
             if not path.startswith(root):
                 raise BcError(400, "BadRequest", f"Batch request {index} targets another service root.")
-            path = path[len(root):]
+            path = path[len(root) :]
         path = "/" + path.lstrip("/")
         if path.rstrip("/").endswith("$batch"):
             raise BcError(400, "BadRequest", "A batch cannot contain another batch.")
         headers = {str(k): str(v) for k, v in dict(item.get("headers") or {}).items()}
         raw_body = item.get("body")
         return _Call(
-            method=str(item["method"]).upper(), path=path, args=MultiDict(parse_qsl(query, keep_blank_values=True)),
-            headers=headers, body=json.dumps(raw_body).encode() if raw_body is not None else b"",
-            base_url=outer.base_url, user=outer.user,
+            method=str(item["method"]).upper(),
+            path=path,
+            args=MultiDict(parse_qsl(query, keep_blank_values=True)),
+            headers=headers,
+            body=json.dumps(raw_body).encode() if raw_body is not None else b"",
+            base_url=outer.base_url,
+            user=outer.user,
         )
 
     # -- back door ---------------------------------------------------------------------------------------
@@ -954,7 +1047,8 @@ def _coerce_value(field: Field, value: Any) -> Any:
             raise _type_error(name, value, "Edm.String")
         if field.max_length is not None and len(value) > field.max_length:
             raise BcError(
-                400, "Application_StringExceededLength",
+                400,
+                "Application_StringExceededLength",
                 f"The length of the string is {len(value)}, but it must be less than or equal to "
                 f"{field.max_length} characters. Value: {value}",
             )

@@ -103,28 +103,35 @@ class Company:
         """Copy the customer's name, addresses and terms onto a document header (what BC validates in)."""
         if customer.get("blocked") == "All":
             raise BcError(
-                400, "Application_FieldValidationException",
-                f"You cannot create this type of document when Customer {customer['number']} is blocked "
-                "with type All",
+                400,
+                "Application_FieldValidationException",
+                f"You cannot create this type of document when Customer {customer['number']} is blocked with type All",
             )
         header["customerId"] = customer["id"]
         header["customerNumber"] = customer["number"]
         header["customerName"] = customer["displayName"]
         defaults = {
-            "billToCustomerId": customer["id"], "billToCustomerNumber": customer["number"],
-            "billToName": customer["displayName"], "shipToName": customer["displayName"],
-            "phoneNumber": customer.get("phoneNumber", ""), "email": customer.get("email", ""),
+            "billToCustomerId": customer["id"],
+            "billToCustomerNumber": customer["number"],
+            "billToName": customer["displayName"],
+            "shipToName": customer["displayName"],
+            "phoneNumber": customer.get("phoneNumber", ""),
+            "email": customer.get("email", ""),
             "paymentTermsId": customer.get("paymentTermsId", BLANK_GUID),
             "shipmentMethodId": customer.get("shipmentMethodId", BLANK_GUID),
             "salesperson": customer.get("salespersonCode", ""),
         }
         for prefix in ("sellTo", "billTo", "shipTo"):
-            defaults.update({
-                f"{prefix}AddressLine1": customer.get("addressLine1", ""),
-                f"{prefix}AddressLine2": customer.get("addressLine2", ""),
-                f"{prefix}City": customer.get("city", ""), f"{prefix}Country": customer.get("country", ""),
-                f"{prefix}State": customer.get("state", ""), f"{prefix}PostCode": customer.get("postalCode", ""),
-            })
+            defaults.update(
+                {
+                    f"{prefix}AddressLine1": customer.get("addressLine1", ""),
+                    f"{prefix}AddressLine2": customer.get("addressLine2", ""),
+                    f"{prefix}City": customer.get("city", ""),
+                    f"{prefix}Country": customer.get("country", ""),
+                    f"{prefix}State": customer.get("state", ""),
+                    f"{prefix}PostCode": customer.get("postalCode", ""),
+                }
+            )
         for key, value in defaults.items():
             if key not in provided:
                 header[key] = value
@@ -169,9 +176,7 @@ class Company:
                 months = n * (12 if unit == "Y" else 1)
                 year, month = divmod(day.month - 1 + months, 12)
                 year += day.year
-                day = day.replace(
-                    year=year, month=month + 1, day=min(day.day, calendar.monthrange(year, month + 1)[1])
-                )
+                day = day.replace(year=year, month=month + 1, day=min(day.day, calendar.monthrange(year, month + 1)[1]))
             elif unit == "CM":
                 day = day.replace(day=calendar.monthrange(day.year, day.month)[1])
         return day.isoformat()
@@ -214,7 +219,8 @@ class Company:
             line["itemId"], line["lineObjectNumber"] = item["id"], item["number"]
             if item.get("blocked"):
                 raise BcError(
-                    400, "Application_FieldValidationException",
+                    400,
+                    "Application_FieldValidationException",
                     f"Blocked must be equal to 'No'  in Item: No.={item['number']}. Current value is 'Yes'.",
                 )
             if "description" not in provided:
@@ -298,12 +304,17 @@ class Company:
             net = amount - allocation
             tax = money(net * Decimal(str(line["taxPercent"])) / 100)
             line_tax = money(amount * Decimal(str(line["taxPercent"])) / 100)
-            line.update({
-                "invoiceDiscountAllocation": as_number(allocation), "netAmount": as_number(net),
-                "netTaxAmount": as_number(tax), "netAmountIncludingTax": as_number(net + tax),
-                "totalTaxAmount": as_number(line_tax), "amountIncludingTax": as_number(amount + line_tax),
-                "discountAppliedBeforeTax": True,
-            })
+            line.update(
+                {
+                    "invoiceDiscountAllocation": as_number(allocation),
+                    "netAmount": as_number(net),
+                    "netTaxAmount": as_number(tax),
+                    "netAmountIncludingTax": as_number(net + tax),
+                    "totalTaxAmount": as_number(line_tax),
+                    "amountIncludingTax": as_number(amount + line_tax),
+                    "discountAppliedBeforeTax": True,
+                }
+            )
             total_excl += net
             total_tax += tax
         header["totalAmountExcludingTax"] = as_number(total_excl)
@@ -313,7 +324,8 @@ class Company:
             header["discountAppliedBeforeTax"] = True
             header["fullyShipped"] = bool(lines) and all(
                 Decimal(str(r.get("shippedQuantity") or 0)) >= Decimal(str(r.get("quantity") or 0))
-                for r in lines if r.get("lineType") != "Comment"
+                for r in lines
+                if r.get("lineType") != "Comment"
             )
 
     # -- computed views --------------------------------------------------------------------------------
@@ -335,9 +347,13 @@ class Company:
             balance, sales, overdue = sums.get(customer["id"], [Decimal(0), Decimal(0), Decimal(0)])
             balance -= money(self.store.credits.get(customer["id"], 0))
             details[customer["id"]] = {
-                "id": customer["id"], "number": customer["number"], "balance": as_number(balance),
-                "totalSalesExcludingTax": as_number(sales), "overdueAmount": as_number(overdue),
-                "_version": customer.get("_version", 0), "_seq": customer.get("_seq", 0),
+                "id": customer["id"],
+                "number": customer["number"],
+                "balance": as_number(balance),
+                "totalSalesExcludingTax": as_number(sales),
+                "overdueAmount": as_number(overdue),
+                "_version": customer.get("_version", 0),
+                "_seq": customer.get("_seq", 0),
             }
         return details
 
@@ -351,12 +367,18 @@ class Company:
 
     # -- actions ---------------------------------------------------------------------------------------
     def _copy_document(
-        self, source_set: str, source: Record, target_set: str, *,
-        quantities: dict[str, Decimal] | None = None, **overrides: Any,
+        self,
+        source_set: str,
+        source: Record,
+        target_set: str,
+        *,
+        quantities: dict[str, Decimal] | None = None,
+        **overrides: Any,
     ) -> Record:
         target_entity = _ENTITY[target_set]
-        line_entity = _ENTITY[DOCUMENT_SETS[target_set][0]] if target_set in DOCUMENT_SETS else _ENTITY[
-            "salesShipmentLines"]
+        line_entity = (
+            _ENTITY[DOCUMENT_SETS[target_set][0]] if target_set in DOCUMENT_SETS else _ENTITY["salesShipmentLines"]
+        )
         header = {f.name: source.get(f.name, f.blank()) for f in target_entity.fields}
         header.update(id=self.store.new_id(), **overrides)
         self.store.stamp(header)
@@ -401,7 +423,8 @@ class Company:
         lines = self.lines_of("salesOrders", order["id"])
         quantities = {
             line["id"]: Decimal(str(line.get("shipQuantity") or 0))
-            for line in lines if line.get("lineType") != "Comment" and float(line.get("shipQuantity") or 0) > 0
+            for line in lines
+            if line.get("lineType") != "Comment" and float(line.get("shipQuantity") or 0) > 0
         }
         if not quantities:
             raise dialog("There is nothing to post.")
@@ -411,23 +434,37 @@ class Company:
             posting = today
         partial = any(
             quantities.get(line["id"], Decimal(0)) < _outstanding(line)
-            for line in lines if line.get("lineType") != "Comment"
+            for line in lines
+            if line.get("lineType") != "Comment"
         )
         shipment_terms = self.table("paymentTerms").get(order.get("paymentTermsId", ""), {})
         shipment_method = self.table("shipmentMethods").get(order.get("shipmentMethodId", ""), {})
         self._copy_document(
-            "salesOrders", order, "salesShipments", quantities=quantities,
-            number=self.store.next_number(self.id, "salesShipments", *SHIPMENT_SERIES), postingDate=posting,
-            invoiceDate=posting, orderNumber=order["number"],
-            paymentTermsCode=shipment_terms.get("code", ""), shipmentMethodCode=shipment_method.get("code", ""),
+            "salesOrders",
+            order,
+            "salesShipments",
+            quantities=quantities,
+            number=self.store.next_number(self.id, "salesShipments", *SHIPMENT_SERIES),
+            postingDate=posting,
+            invoiceDate=posting,
+            orderNumber=order["number"],
+            paymentTermsCode=shipment_terms.get("code", ""),
+            shipmentMethodCode=shipment_method.get("code", ""),
             dueDate=self.due_date(posting, order.get("paymentTermsId", "")),
             customerPurchaseOrderReference=order.get("externalDocumentNumber", ""),
         )
         invoice = self._copy_document(
-            "salesOrders", order, "salesInvoices", quantities=quantities,
+            "salesOrders",
+            order,
+            "salesInvoices",
+            quantities=quantities,
             number=self.store.next_number(self.id, "postedSalesInvoices", *POSTED_INVOICE_SERIES),
-            invoiceDate=posting, postingDate=posting, orderId=order["id"], orderNumber=order["number"],
-            dueDate=self.due_date(posting, order.get("paymentTermsId", "")), status="Open",
+            invoiceDate=posting,
+            postingDate=posting,
+            orderId=order["id"],
+            orderNumber=order["number"],
+            dueDate=self.due_date(posting, order.get("paymentTermsId", "")),
+            status="Open",
             customerPurchaseOrderReference=order.get("externalDocumentNumber", ""),
             # The header's invoice discount goes with the last (completing) posting only.
             discountAmount=0 if partial else order.get("discountAmount", 0),
@@ -480,14 +517,16 @@ class Company:
         start, template = DOCUMENT_SETS[target_set][1:]
         today = self.store.today()
         overrides: dict[str, Any] = {
-            "number": self.store.next_number(self.id, target_set, start, template), "status": "Draft",
+            "number": self.store.next_number(self.id, target_set, start, template),
+            "status": "Draft",
             "postingDate": today,
         }
         if target_set == "salesOrders":
             overrides["orderDate"] = today
         else:
-            overrides.update(invoiceDate=today, dueDate=self.due_date(today, quote.get("paymentTermsId", "")),
-                             remainingAmount=0)
+            overrides.update(
+                invoiceDate=today, dueDate=self.due_date(today, quote.get("paymentTermsId", "")), remainingAmount=0
+            )
         target = self._copy_document("salesQuotes", quote, target_set, **overrides)
         self._delete_document("salesQuotes", quote["id"])
         return target
@@ -531,9 +570,7 @@ class Company:
                 self.store.touched(self.id, "salesInvoices", invoice["id"])
                 amount -= applied
             if amount:
-                self.store.credits[customer["id"]] = float(
-                    money(self.store.credits.get(customer["id"], 0)) + amount
-                )
+                self.store.credits[customer["id"]] = float(money(self.store.credits.get(customer["id"], 0)) + amount)
             self.store.delete(self.id, "customerPayments", payment["id"], notify=False)
         # The customer row itself is not written: its balance is computed (a FlowField in BC), so
         # its etag and lastModifiedDateTime stay put, as on a live tenant.

@@ -26,7 +26,8 @@ def bc_error_body(code: str, message: str) -> dict[str, dict[str, str]]:
 def not_found(entity_caption: str, key: str) -> BcError:
     """The 404 BC gives for an id that does not resolve."""
     return BcError(
-        404, "BadRequest_NotFound",
+        404,
+        "BadRequest_NotFound",
         f"The {entity_caption} does not exist. Identification fields and values: Id='{key}'",
     )
 

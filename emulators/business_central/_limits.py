@@ -51,10 +51,14 @@ class RateLimiter:
     def as_dict(self) -> dict[str, Any]:
         """Current limits."""
         return {
-            "requests_per_window": self.requests_per_window, "window_seconds": self.window_seconds,
-            "max_concurrent": self.max_concurrent, "max_queued": self.max_queued,
-            "queue_timeout": self.queue_timeout, "retry_after_on_429": self.retry_after_on_429,
-            "operation_timeout": self.operation_timeout, "gateway_timeout": self.gateway_timeout,
+            "requests_per_window": self.requests_per_window,
+            "window_seconds": self.window_seconds,
+            "max_concurrent": self.max_concurrent,
+            "max_queued": self.max_queued,
+            "queue_timeout": self.queue_timeout,
+            "retry_after_on_429": self.retry_after_on_429,
+            "operation_timeout": self.operation_timeout,
+            "gateway_timeout": self.gateway_timeout,
         }
 
     def _too_many(self, message: str, wait: float) -> BcError:
@@ -66,7 +70,8 @@ class RateLimiter:
         if wait is not None:
             return self._too_many(
                 f"Too many requests: the limit is {self.requests_per_window} requests per "
-                f"{self.window_seconds:g} seconds per user.", wait,
+                f"{self.window_seconds:g} seconds per user.",
+                wait,
             )
         with self._condition:
             if self._running.get(user, 0) < self.max_concurrent:
@@ -84,8 +89,10 @@ class RateLimiter:
                 self._queued[user] -= 1
             if not admitted:
                 return BcError(
-                    503, "ServiceUnavailable",
-                    "The request waited too long in the queue and was not processed.", {"Retry-After": "1"},
+                    503,
+                    "ServiceUnavailable",
+                    "The request waited too long in the queue and was not processed.",
+                    {"Retry-After": "1"},
                 )
             self._running[user] = self._running.get(user, 0) + 1
             return None

@@ -168,8 +168,7 @@ class _Parser:
             field = self.entity.get_field(value)
             if field is None:
                 raise QueryError(
-                    f"Could not find a property named '{value}' on type "
-                    f"'Microsoft.NAV.{self.entity.name}'."
+                    f"Could not find a property named '{value}' on type 'Microsoft.NAV.{self.entity.name}'."
                 )
             return field
         raise QueryError(f"Syntax error: unexpected '{value}' in $filter.")
@@ -282,8 +281,11 @@ def _eval(node: Any, record: dict[str, Any], entity: EntityType) -> Any:
             field, needle = node.args
             haystack = str(record.get(field.name) or "").lower()
             text = str(needle.value).lower()
-            return {"contains": text in haystack, "startswith": haystack.startswith(text),
-                    "endswith": haystack.endswith(text)}[node.op]
+            return {
+                "contains": text in haystack,
+                "startswith": haystack.startswith(text),
+                "endswith": haystack.endswith(text),
+            }[node.op]
         left, right = node.args
         if isinstance(left, _Literal) and isinstance(right, Field):
             left, right = right, left
@@ -303,9 +305,7 @@ def parse_select(text: str, entity: EntityType) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     for name in names:
         if entity.get_field(name) is None:
-            raise QueryError(
-                f"Could not find a property named '{name}' on type 'Microsoft.NAV.{entity.name}'."
-            )
+            raise QueryError(f"Could not find a property named '{name}' on type 'Microsoft.NAV.{entity.name}'.")
     return names
 
 
@@ -318,9 +318,7 @@ def parse_orderby(text: str, entity: EntityType) -> list[tuple[Field, bool]]:
             raise QueryError(f"Syntax error in $orderby at '{part.strip()}'.")
         field = entity.get_field(words[0])
         if field is None:
-            raise QueryError(
-                f"Could not find a property named '{words[0]}' on type 'Microsoft.NAV.{entity.name}'."
-            )
+            raise QueryError(f"Could not find a property named '{words[0]}' on type 'Microsoft.NAV.{entity.name}'.")
         order.append((field, len(words) == 2 and words[1] == "desc"))
     return order
 
@@ -362,9 +360,7 @@ def parse_expand(text: str, entity: EntityType) -> list[ExpandItem]:
         name, _, rest = part.partition("(")
         name = name.strip()
         if name not in entity.navigations:
-            raise QueryError(
-                f"Could not find a property named '{name}' on type 'Microsoft.NAV.{entity.name}'."
-            )
+            raise QueryError(f"Could not find a property named '{name}' on type 'Microsoft.NAV.{entity.name}'.")
         options: dict[str, str] = {}
         if rest:
             if not rest.endswith(")"):

@@ -147,10 +147,17 @@ class Store:
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of everything (JSON-able)."""
         with self.lock:
-            return copy.deepcopy({
-                "companies": self.companies, "tables": self.tables, "subscriptions": self.subscriptions,
-                "counters": self.counters, "credits": self.credits, "seq": self._seq, "version": self._version,
-            })
+            return copy.deepcopy(
+                {
+                    "companies": self.companies,
+                    "tables": self.tables,
+                    "subscriptions": self.subscriptions,
+                    "counters": self.counters,
+                    "credits": self.credits,
+                    "seq": self._seq,
+                    "version": self._version,
+                }
+            )
 
     def restore(self, state: dict[str, Any]) -> None:
         """Replace everything with a :meth:`snapshot`."""

@@ -38,9 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Webhooks"]
 
-_RESOURCE = re.compile(
-    r"(?:^|/)api/v2\.0/companies\((?P<company>[0-9a-fA-F-]{36})\)/(?P<set>[A-Za-z]+)/?$"
-)
+_RESOURCE = re.compile(r"(?:^|/)api/v2\.0/companies\((?P<company>[0-9a-fA-F-]{36})\)/(?P<set>[A-Za-z]+)/?$")
 _RETRYABLE = {408, 429}
 _BACKOFF = (60.0, 300.0, 900.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0)  # server seconds
 _HORIZON = 36 * 3600.0
@@ -105,7 +103,8 @@ class Webhooks:
             subscription = self.store.subscriptions.get(subscription_id)
         if subscription is None or self._expired(subscription):
             raise BcError(
-                404, "BadRequest_NotFound",
+                404,
+                "BadRequest_NotFound",
                 f"The subscription does not exist. Identification fields and values: Id='{subscription_id}'",
             )
         if call.method == "GET":
@@ -143,31 +142,44 @@ class Webhooks:
         self._handshake(url)
         now = self.store.now()
         record: Record = {
-            "subscriptionId": uuid.uuid4().hex, "notificationUrl": url, "resource": resource,
-            "clientState": client_state, "userId": str(uuid.UUID(int=0)) if not call.user else call.user,
-            "timestamp": int(time.time() * 1000), "lastModifiedDateTime": format_ms(now),
+            "subscriptionId": uuid.uuid4().hex,
+            "notificationUrl": url,
+            "resource": resource,
+            "clientState": client_state,
+            "userId": str(uuid.UUID(int=0)) if not call.user else call.user,
+            "timestamp": int(time.time() * 1000),
+            "lastModifiedDateTime": format_ms(now),
             "expirationDateTime": _iso(now + dt.timedelta(seconds=self._scaled(self.expiry))),
-            "systemCreatedAt": format_ms(now), "systemCreatedBy": call.user, "systemModifiedAt": format_ms(now),
-            "systemModifiedBy": call.user, "_company": company, "_set": set_name,
+            "systemCreatedAt": format_ms(now),
+            "systemCreatedBy": call.user,
+            "systemModifiedAt": format_ms(now),
+            "systemModifiedBy": call.user,
+            "_company": company,
+            "_set": set_name,
             "_expires_at": time.monotonic() + self._scaled(self.expiry),
         }
         self.store.stamp(record)
         with self.store.lock:
             self.store.subscriptions[record["subscriptionId"]] = record
-        return _json(201, {"@odata.context": f"{context}/$entity", **self._public(record)},
-                     {"ETag": self.store.etag(record)})
+        return _json(
+            201, {"@odata.context": f"{context}/$entity", **self._public(record)}, {"ETag": self.store.etag(record)}
+        )
 
     def _renew(self, call: _Call, subscription: Record, context: str) -> Response:
         supplied = call.headers.get("If-Match")
         if supplied is None:
             raise BcError(
-                400, "BadRequest_InvalidToken",
+                400,
+                "BadRequest_InvalidToken",
                 "Could not validate the client concurrency token required by the service. Please provide a "
                 "valid token in the client request.",
             )
         if supplied != "*" and supplied != self.store.etag(subscription):
-            raise BcError(self.api.settings.stale_etag_status, "Request_EntityChanged",
-                          "Another user has already changed the record.")
+            raise BcError(
+                self.api.settings.stale_etag_status,
+                "Request_EntityChanged",
+                "Another user has already changed the record.",
+            )
         body = self.api._json_body(call)
         unknown = set(body) - {"notificationUrl", "clientState", "resource", "@odata.etag"}
         if unknown:
@@ -185,8 +197,11 @@ class Webhooks:
             subscription["_expires_at"] = time.monotonic() + self._scaled(self.expiry)
             subscription["systemModifiedAt"] = format_ms(now)
             self.store.stamp(subscription)
-        return _json(200, {"@odata.context": f"{context}/$entity", **self._public(subscription)},
-                     {"ETag": self.store.etag(subscription)})
+        return _json(
+            200,
+            {"@odata.context": f"{context}/$entity", **self._public(subscription)},
+            {"ETag": self.store.etag(subscription)},
+        )
 
     def _parse_resource(self, resource: str) -> tuple[str, str]:
         path = re.sub(r"^https?://[^/]+", "", resource.split("?", maxsplit=1)[0])
@@ -199,7 +214,8 @@ class Webhooks:
         entity = entity_by_set(match["set"])
         if entity is None or not entity.webhooks:
             raise BcError(
-                400, "BadRequest",
+                400,
+                "BadRequest",
                 f"The entity '{match['set']}' does not support webhooks. See webhookSupportedResources.",
             )
         return company, entity.set_name
@@ -221,7 +237,8 @@ class Webhooks:
                 text = str(json.loads(text))
         if answer.status_code != 200 or text != token:
             raise BcError(
-                400, "BadRequest",
+                400,
+                "BadRequest",
                 f"The subscription handshake failed: the notification URL answered {answer.status_code} "
                 "without the validation token.",
             )
@@ -243,7 +260,8 @@ class Webhooks:
     def _on_change(self, company: str, set_name: str, record_id: str, change: str) -> None:
         # Called under the store lock by whatever wrote the record.
         subscriptions = [
-            s for s in self.store.subscriptions.values()
+            s
+            for s in self.store.subscriptions.values()
             if s["_company"] == company and s["_set"] == set_name and not self._expired(s)
         ]
         if not subscriptions:
@@ -262,7 +280,8 @@ class Webhooks:
                     continue
                 pending.changes[record_id] = {
                     "resource": f"api/v2.0/companies({company})/{set_name}({record_id})",
-                    "changeType": change_type, "lastModifiedDateTime": stamp,
+                    "changeType": change_type,
+                    "lastModifiedDateTime": stamp,
                 }
         self._wake.set()
 
@@ -311,18 +330,25 @@ class Webhooks:
                     }
                     if total > COLLECTION_THRESHOLD:
                         since = min(c["lastModifiedDateTime"] for c in changes)
-                        notifications.append({
-                            **common,
-                            "resource": f"/api/v2.0/companies({subscription['_company']})/{subscription['_set']}"
-                                        f"?$filter=lastModifiedDateTime%20gt%20{since}",
-                            "changeType": "collection", "lastModifiedDateTime": since,
-                        })
+                        notifications.append(
+                            {
+                                **common,
+                                "resource": f"/api/v2.0/companies({subscription['_company']})/{subscription['_set']}"
+                                f"?$filter=lastModifiedDateTime%20gt%20{since}",
+                                "changeType": "collection",
+                                "lastModifiedDateTime": since,
+                            }
+                        )
                     else:
                         notifications += [{**common, **change} for change in changes]
-                self._deliveries.append(_Delivery(
-                    url=url, subscription_ids=[s["subscriptionId"] for s, _ in entries],
-                    payload={"value": notifications}, first_attempt=self.api.server.costs.now(),
-                ))
+                self._deliveries.append(
+                    _Delivery(
+                        url=url,
+                        subscription_ids=[s["subscriptionId"] for s, _ in entries],
+                        payload={"value": notifications},
+                        first_attempt=self.api.server.costs.now(),
+                    )
+                )
 
     def _send_due(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -340,8 +366,14 @@ class Webhooks:
             status: int | None = answer.status_code
         except requests.RequestException:
             status = None
-        self.log.append({"url": delivery.url, "status": status, "attempt": delivery.attempts,
-                         "notifications": len(delivery.payload["value"])})
+        self.log.append(
+            {
+                "url": delivery.url,
+                "status": status,
+                "attempt": delivery.attempts,
+                "notifications": len(delivery.payload["value"]),
+            }
+        )
         if status is not None and 200 <= status < 300:
             return
         if status is None or status in _RETRYABLE or status >= 500:
@@ -371,11 +403,16 @@ class Webhooks:
             if "expiry" in body:
                 self.expiry = float(body["expiry"])
         with self._lock:
-            return json_response(200, {
-                "window": self.window, "expiry": self.expiry,
-                "pending": {k: len(v.changes) for k, v in self._pending.items()},
-                "queued_deliveries": len(self._deliveries), "log": self.log[-50:],
-            })
+            return json_response(
+                200,
+                {
+                    "window": self.window,
+                    "expiry": self.expiry,
+                    "pending": {k: len(v.changes) for k, v in self._pending.items()},
+                    "queued_deliveries": len(self._deliveries),
+                    "log": self.log[-50:],
+                },
+            )
 
 
 def _iso(moment: dt.datetime) -> str:

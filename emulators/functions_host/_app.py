@@ -128,8 +128,7 @@ def _user_call(function: func.Function, trigger_name: str, directory: Path) -> U
     extra = [p for p in parameters if p not in {trigger_name, "context"}]
     if extra:
         raise HostConfigError(
-            f"function '{name}': parameters {extra} have no binding this host supports "
-            "(only the trigger and 'context')"
+            f"function '{name}': parameters {extra} have no binding this host supports (only the trigger and 'context')"
         )
     try:
         hints = typing.get_type_hints(target)
@@ -184,9 +183,7 @@ def _timer(trigger: Any, call: UserCall, environ: Mapping[str, str]) -> TimerFun
     return TimerFunction(call=call, schedule=schedule, run_on_startup=bool(trigger.run_on_startup))
 
 
-def _servicebus(
-    trigger: Any, call: UserCall, environ: Mapping[str, str], config: HostConfig
-) -> ServiceBusFunction:
+def _servicebus(trigger: Any, call: UserCall, environ: Mapping[str, str], config: HostConfig) -> ServiceBusFunction:
     name = call.function_name
     if getattr(trigger, "topic_name", None) is not None:
         raise HostConfigError(f"function '{name}': Service Bus topic triggers are not supported (queues only)")
@@ -198,9 +195,7 @@ def _servicebus(
         hint = ""
         if any(key.startswith(f"{setting}__") for key in environ):
             hint = " (identity-based connections via '__fullyQualifiedNamespace' are not supported locally)"
-        raise HostConfigError(
-            f"function '{name}': connection app setting '{setting}' is not defined{hint}"
-        )
+        raise HostConfigError(f"function '{name}': connection app setting '{setting}' is not defined{hint}")
     queue_name = resolve_app_setting_refs(str(trigger.queue_name), environ, what=f"function '{name}' queue_name")
     many = _enum_text(trigger.cardinality or "one").lower() == "many"
     # The trigger's own auto_complete_messages wins over host.json, as in the extension.

@@ -197,4 +197,3 @@ class FunctionsHost:
             running.loop.close()
         running.server_thread.join(timeout=5)
         HOST_LOG.info("Local Functions host stopped")
-

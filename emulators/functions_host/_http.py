@@ -130,8 +130,11 @@ class HttpFrontEnd:
         )
         return _json(
             500,
-            {"error": "function returned an unsupported type", "function": function.name,
-             "invocation_id": result.invocation_id},
+            {
+                "error": "function returned an unsupported type",
+                "function": function.name,
+                "invocation_id": result.invocation_id,
+            },
         )
 
     def _admin(self, request: Request, rest: str) -> Response:
@@ -149,7 +152,7 @@ class HttpFrontEnd:
             try:
                 payload = json.loads(request.get_data())
             except ValueError:
-                return _json(400, {"error": "body must be JSON like {\"input\": \"...\"}"})
+                return _json(400, {"error": 'body must be JSON like {"input": "..."}'})
         text = payload.get("input") if isinstance(payload, dict) else None
         try:
             result = self._admin_runner(parts[1], None if text is None else str(text))

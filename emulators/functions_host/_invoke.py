@@ -169,9 +169,7 @@ class Invoker:
 
     def _begin(self, call: UserCall, value: Any, reason: str) -> tuple[str, dict[str, Any]]:
         invocation_id = str(uuid.uuid4())
-        HOST_LOG.info(
-            "Executing 'Functions.%s' (Reason='%s', Id=%s)", call.function_name, reason, invocation_id
-        )
+        HOST_LOG.info("Executing 'Functions.%s' (Reason='%s', Id=%s)", call.function_name, reason, invocation_id)
         kwargs = {call.trigger_param: value}
         if call.pass_context:
             kwargs["context"] = _Context(invocation_id, call.function_name, call.directory)

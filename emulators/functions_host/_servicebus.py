@@ -175,16 +175,12 @@ class ServiceBusDriver:
                 await asyncio.wait(self._in_flight, return_when=asyncio.FIRST_COMPLETED)
                 continue
             wanted = self._config.sb_max_message_batch_size if self.function.many else limit - len(self._in_flight)
-            received = await receiver.receive_messages(
-                max_message_count=wanted, max_wait_time=_RECEIVE_WAIT_SECONDS
-            )
+            received = await receiver.receive_messages(max_message_count=wanted, max_wait_time=_RECEIVE_WAIT_SECONDS)
             if not received:
                 continue
             for message in received:
                 if self._renewal is not None and self._renewal > dt.timedelta(0):
-                    renewer.register(
-                        receiver, message, max_lock_renewal_duration=self._renewal.total_seconds()
-                    )
+                    renewer.register(receiver, message, max_lock_renewal_duration=self._renewal.total_seconds())
             batches = [received] if self.function.many else [[message] for message in received]
             for batch in batches:
                 task = asyncio.create_task(self._process(receiver, batch))

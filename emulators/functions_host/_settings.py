@@ -216,9 +216,7 @@ def load_host_config(path: Path, environ: Mapping[str, str] | None = None) -> Ho
             what="host.json extensions.serviceBus.maxAutoLockRenewalDuration",
         )
     functions = _get(raw, "functions")
-    if functions is not None and not (
-        isinstance(functions, list) and all(isinstance(name, str) for name in functions)
-    ):
+    if functions is not None and not (isinstance(functions, list) and all(isinstance(name, str) for name in functions)):
         raise HostConfigError(f"{path}: 'functions' must be a list of function names")
     prefix = _get(http, "routePrefix", defaults.route_prefix)
     where = "host.json extensions.serviceBus"

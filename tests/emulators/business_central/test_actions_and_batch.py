@@ -12,10 +12,14 @@ pytestmark = pytest.mark.stack
 
 
 def _order(bc: Bc, customer: str = "C00020", quantity: int = 2) -> dict[str, Any]:
-    response = bc.post("salesOrders", {
-        "customerNumber": customer, "externalDocumentNumber": "EXT-1",
-        "salesOrderLines": [{"lineType": "Item", "lineObjectNumber": "1900-S", "quantity": quantity}],
-    })
+    response = bc.post(
+        "salesOrders",
+        {
+            "customerNumber": customer,
+            "externalDocumentNumber": "EXT-1",
+            "salesOrderLines": [{"lineType": "Item", "lineObjectNumber": "1900-S", "quantity": quantity}],
+        },
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -48,10 +52,13 @@ def test_release_is_not_a_v2_action(bc: Bc) -> None:
 
 
 def test_invoice_post_keeps_the_id(bc: Bc) -> None:
-    draft = bc.post("salesInvoices", {
-        "customerNumber": "C00010",
-        "salesInvoiceLines": [{"lineType": "Item", "lineObjectNumber": "1896-S", "quantity": 1}],
-    }).json()
+    draft = bc.post(
+        "salesInvoices",
+        {
+            "customerNumber": "C00010",
+            "salesInvoiceLines": [{"lineType": "Item", "lineObjectNumber": "1896-S", "quantity": 1}],
+        },
+    ).json()
     assert draft["status"] == "Draft"
     assert draft["remainingAmount"] == 0
     assert bc.post(f"salesInvoices({draft['id']})/Microsoft.NAV.post").status_code == 204
@@ -64,17 +71,24 @@ def test_invoice_post_keeps_the_id(bc: Bc) -> None:
 
 def test_quote_make_order_and_make_invoice(bc: Bc) -> None:
     def quote() -> dict[str, Any]:
-        return dict(bc.post("salesQuotes", {
-            "customerNumber": "C00010",
-            "salesQuoteLines": [{"lineType": "Item", "lineObjectNumber": "1920-S", "quantity": 3}],
-        }).json())
+        return dict(
+            bc.post(
+                "salesQuotes",
+                {
+                    "customerNumber": "C00010",
+                    "salesQuoteLines": [{"lineType": "Item", "lineObjectNumber": "1920-S", "quantity": 3}],
+                },
+            ).json()
+        )
 
     first = quote()
     assert bc.post(f"salesQuotes({first['id']})/Microsoft.NAV.makeOrder").status_code == 204
     assert bc.get(f"salesQuotes({first['id']})").status_code == 404
     orders = bc.one("salesOrders", **{"$filter": "customerNumber eq 'C00010'", "$expand": "salesOrderLines"})
-    assert any(o["salesOrderLines"] and o["salesOrderLines"][0]["quantity"] == 3 and o["status"] == "Draft"
-               for o in orders["value"])
+    assert any(
+        o["salesOrderLines"] and o["salesOrderLines"][0]["quantity"] == 3 and o["status"] == "Draft"
+        for o in orders["value"]
+    )
     second = quote()
     assert bc.post(f"salesQuotes({second['id']})/Microsoft.NAV.makeInvoice").status_code == 204
     drafts = bc.one("salesInvoices", **{"$filter": "status eq 'Draft'"})["value"]
@@ -93,8 +107,11 @@ def test_quote_send_and_expiry(bc: Bc) -> None:
 
 def test_order_status_is_server_owned(bc: Bc) -> None:
     order = _order(bc)
-    bc.door.call("POST", "patch", {"company": bc.company_id, "entity": "salesOrders", "id": order["id"],
-                                   "fields": {"status": "Open"}})
+    bc.door.call(
+        "POST",
+        "patch",
+        {"company": bc.company_id, "entity": "salesOrders", "id": order["id"], "fields": {"status": "Open"}},
+    )
     assert bc.one(f"salesOrders({order['id']})")["status"] == "Open"
     line = bc.post(f"salesOrders({order['id']})/salesOrderLines", {"lineType": "Comment", "description": "late"})
     assert_bc_error(line, 400, "Application_FieldValidationException")
@@ -143,12 +160,20 @@ def _batch(bc: Bc, requests: list[dict[str, Any]], **headers: str) -> Any:
 
 def test_batch_is_not_atomic_by_default(bc: Bc) -> None:
     company = f"companies({bc.company_id})"
-    responses = _batch(bc, [
-        {"id": "1", "method": "POST", "url": f"{company}/customers", "body": {"displayName": "Batch One"},
-         "headers": {"Content-Type": "application/json"}},
-        {"id": "2", "method": "POST", "url": f"{company}/customers", "body": {"displayName": "x" * 101}},
-        {"id": "3", "method": "GET", "url": f"{company}/customers?$filter=displayName eq 'Batch One'"},
-    ])
+    responses = _batch(
+        bc,
+        [
+            {
+                "id": "1",
+                "method": "POST",
+                "url": f"{company}/customers",
+                "body": {"displayName": "Batch One"},
+                "headers": {"Content-Type": "application/json"},
+            },
+            {"id": "2", "method": "POST", "url": f"{company}/customers", "body": {"displayName": "x" * 101}},
+            {"id": "3", "method": "GET", "url": f"{company}/customers?$filter=displayName eq 'Batch One'"},
+        ],
+    )
     assert [r["id"] for r in responses] == ["1", "2", "3"]
     assert [r["status"] for r in responses] == [201, 400, 200]
     assert responses[1]["body"]["error"]["code"] == "Application_StringExceededLength"
@@ -157,10 +182,14 @@ def test_batch_is_not_atomic_by_default(bc: Bc) -> None:
 
 def test_batch_with_isolation_snapshot_rolls_back(bc: Bc) -> None:
     company = f"companies({bc.company_id})"
-    responses = _batch(bc, [
-        {"id": "a", "method": "POST", "url": f"{company}/customers", "body": {"displayName": "Atomic One"}},
-        {"id": "b", "method": "POST", "url": f"{company}/customers", "body": {"displayName": "y" * 101}},
-    ], Isolation="snapshot")
+    responses = _batch(
+        bc,
+        [
+            {"id": "a", "method": "POST", "url": f"{company}/customers", "body": {"displayName": "Atomic One"}},
+            {"id": "b", "method": "POST", "url": f"{company}/customers", "body": {"displayName": "y" * 101}},
+        ],
+        Isolation="snapshot",
+    )
     assert [r["status"] for r in responses] == [201, 400]
     assert bc.one("customers", **{"$filter": "displayName eq 'Atomic One'"})["value"] == []
 
@@ -182,8 +211,9 @@ def test_partial_ship_and_invoice_keeps_the_order(bc: Bc) -> None:
     assert after["fullyShipped"] is False
     remaining = after["salesOrderLines"][0]
     assert (remaining["shippedQuantity"], remaining["invoicedQuantity"], remaining["shipQuantity"]) == (2, 2, 3)
-    invoice = bc.one("salesInvoices", **{"$filter": f"orderNumber eq '{order['number']}'",
-                                         "$expand": "salesInvoiceLines"})["value"]
+    invoice = bc.one(
+        "salesInvoices", **{"$filter": f"orderNumber eq '{order['number']}'", "$expand": "salesInvoiceLines"}
+    )["value"]
     assert [i["salesInvoiceLines"][0]["quantity"] for i in invoice] == [2]
     assert bc.post(f"salesOrders({order['id']})/Microsoft.NAV.shipAndInvoice").status_code == 204
     assert bc.get(f"salesOrders({order['id']})").status_code == 404
@@ -194,8 +224,13 @@ def test_partial_ship_and_invoice_keeps_the_order(bc: Bc) -> None:
 def test_demo_order_and_quote_converted_order_can_be_posted(bc: Bc) -> None:
     demo = bc.first("salesOrders", "externalDocumentNumber eq 'PO-4800'")
     assert bc.post(f"salesOrders({demo['id']})/Microsoft.NAV.shipAndInvoice").status_code == 204
-    quote = bc.post("salesQuotes", {"customerNumber": "C00020", "salesQuoteLines": [
-        {"lineType": "Item", "lineObjectNumber": "1900-S", "quantity": 1}]}).json()
+    quote = bc.post(
+        "salesQuotes",
+        {
+            "customerNumber": "C00020",
+            "salesQuoteLines": [{"lineType": "Item", "lineObjectNumber": "1900-S", "quantity": 1}],
+        },
+    ).json()
     bc.post(f"salesQuotes({quote['id']})/Microsoft.NAV.makeOrder")
     order = bc.one("salesOrders", **{"$orderby": "number desc", "$top": "1"})["value"][0]
     assert bc.post(f"salesOrders({order['id']})/Microsoft.NAV.shipAndInvoice").status_code == 204

@@ -105,8 +105,9 @@ def test_delete_is_204_then_404(bc: Bc) -> None:
 
 def test_line_change_updates_header_etag_and_timestamp(bc: Bc) -> None:
     order = bc.post("salesOrders", {"customerNumber": "C00020"}).json()
-    line = bc.post(f"salesOrders({order['id']})/salesOrderLines",
-                   {"lineType": "Item", "lineObjectNumber": "1900-S", "quantity": 2})
+    line = bc.post(
+        f"salesOrders({order['id']})/salesOrderLines", {"lineType": "Item", "lineObjectNumber": "1900-S", "quantity": 2}
+    )
     assert line.status_code == 201, line.text
     after = bc.one(f"salesOrders({order['id']})")
     assert after["@odata.etag"] != order["@odata.etag"]
@@ -117,13 +118,13 @@ def test_line_change_updates_header_etag_and_timestamp(bc: Bc) -> None:
 
 def test_string_too_long_is_string_exceeded_length(bc: Bc) -> None:
     order = bc.post("salesOrders", {"customerNumber": "C00020"}).json()
-    too_long = bc.post(f"salesOrders({order['id']})/salesOrderLines",
-                       {"lineType": "Comment", "description": "x" * 101})
+    too_long = bc.post(f"salesOrders({order['id']})/salesOrderLines", {"lineType": "Comment", "description": "x" * 101})
     body = assert_bc_error(too_long, 400, "Application_StringExceededLength")
     assert "101" in body["error"]["message"] and "100" in body["error"]["message"]
     assert_bc_error(
         bc.post(f"salesOrders({order['id']})/salesOrderLines", {"lineType": "Comment", "description2": "y" * 51}),
-        400, "Application_StringExceededLength",
+        400,
+        "Application_StringExceededLength",
     )
 
 
@@ -143,8 +144,12 @@ def test_unknown_property_is_400(bc: Bc) -> None:
 def test_read_only_fields_are_rejected(bc: Bc) -> None:
     assert_bc_error(bc.post("customers", {"displayName": "A", "balanceDue": 5}), 400, "BadRequest_InvalidOperation")
     order = bc.post("salesOrders", {"customerNumber": "C00020"}).json()
-    for field, value in (("number", "X1"), ("status", "Open"), ("totalAmountIncludingTax", 1),
-                         ("lastModifiedDateTime", "2020-01-01T00:00:00Z")):
+    for field, value in (
+        ("number", "X1"),
+        ("status", "Open"),
+        ("totalAmountIncludingTax", 1),
+        ("lastModifiedDateTime", "2020-01-01T00:00:00Z"),
+    ):
         response = bc.patch(f"salesOrders({order['id']})", {field: value}, etag="*")
         assert_bc_error(response, 400, "BadRequest_InvalidOperation")
 
@@ -194,11 +199,16 @@ def test_deep_insert_creates_header_and_lines(bc: Bc) -> None:
 
 def test_deep_insert_with_a_bad_line_leaves_nothing(bc: Bc) -> None:
     before = len(bc.one("salesQuotes")["value"])
-    response = bc.post("salesQuotes", {
-        "customerNumber": "C00010",
-        "salesQuoteLines": [{"lineType": "Item", "lineObjectNumber": "1896-S", "quantity": 1},
-                            {"lineType": "Item", "lineObjectNumber": "NO-SUCH-ITEM", "quantity": 1}],
-    })
+    response = bc.post(
+        "salesQuotes",
+        {
+            "customerNumber": "C00010",
+            "salesQuoteLines": [
+                {"lineType": "Item", "lineObjectNumber": "1896-S", "quantity": 1},
+                {"lineType": "Item", "lineObjectNumber": "NO-SUCH-ITEM", "quantity": 1},
+            ],
+        },
+    )
     assert_bc_error(response, 400, "Application_DialogException")
     assert len(bc.one("salesQuotes")["value"]) == before
 
@@ -217,8 +227,11 @@ def test_line_validation(bc: Bc) -> None:
     assert_bc_error(bc.post(lines, {"lineType": "Bogus"}), 400, "BadRequest")
     mismatch = bc.post(lines, {"lineType": "Item", "itemId": desk["id"], "lineObjectNumber": "1900-S"})
     assert_bc_error(mismatch, 400, "Application_DialogException")
-    assert_bc_error(bc.post(lines, {"lineType": "Item", "lineObjectNumber": "1999-OLD", "quantity": 1}),
-                    400, "Application_FieldValidationException")
+    assert_bc_error(
+        bc.post(lines, {"lineType": "Item", "lineObjectNumber": "1999-OLD", "quantity": 1}),
+        400,
+        "Application_FieldValidationException",
+    )
     by_id = bc.post(lines, {"itemId": desk["id"], "quantity": 1})
     assert by_id.status_code == 201
     assert (by_id.json()["lineType"], by_id.json()["lineObjectNumber"]) == ("Item", "1896-S")
@@ -226,8 +239,11 @@ def test_line_validation(bc: Bc) -> None:
 
 def test_posted_invoice_is_not_editable(bc: Bc) -> None:
     posted = bc.first("salesInvoices", "status eq 'Open'")
-    assert_bc_error(bc.patch(f"salesInvoices({posted['id']})", {"externalDocumentNumber": "X"}, etag="*"),
-                    400, "Application_DialogException")
+    assert_bc_error(
+        bc.patch(f"salesInvoices({posted['id']})", {"externalDocumentNumber": "X"}, etag="*"),
+        400,
+        "Application_DialogException",
+    )
     assert_bc_error(bc.delete(f"salesInvoices({posted['id']})"), 400, "Application_DialogException")
 
 

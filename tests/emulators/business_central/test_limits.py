@@ -12,8 +12,14 @@ from tests.emulators.business_central.conftest import Bc, assert_bc_error
 
 pytestmark = pytest.mark.stack
 
-DEFAULTS = {"requests_per_window": 6000, "window_seconds": 300, "max_concurrent": 5, "max_queued": 95,
-            "queue_timeout": 480, "retry_after_on_429": False}
+DEFAULTS = {
+    "requests_per_window": 6000,
+    "window_seconds": 300,
+    "max_concurrent": 5,
+    "max_queued": 95,
+    "queue_timeout": 480,
+    "retry_after_on_429": False,
+}
 
 
 @pytest.fixture
@@ -54,8 +60,9 @@ def test_concurrency_over_queue_is_429_and_queue_timeout_is_503(limits: Bc) -> N
     bc.door.costs(sleep=True, costs={"read": 0.6})
     bc.door.call("PATCH", "limits", {"max_concurrent": 1, "max_queued": 0})
     with ThreadPoolExecutor(3) as pool:
-        statuses = sorted(pool.map(lambda _: bc.session.get(bc.url("currencies"), headers=headers).status_code,
-                                   range(3)))
+        statuses = sorted(
+            pool.map(lambda _: bc.session.get(bc.url("currencies"), headers=headers).status_code, range(3))
+        )
     assert statuses == [200, 429, 429]
     bc.door.call("PATCH", "limits", {"max_queued": 5, "queue_timeout": 0.2})
     with ThreadPoolExecutor(2) as pool:

@@ -72,8 +72,11 @@ def test_expand_lines_and_lookups(bc: Bc) -> None:
 def test_paging_with_maxpagesize_and_next_link(bc: Bc) -> None:
     for index in range(7):
         bc.post("items", {"displayName": f"Paging item {index}", "unitPrice": index})
-    response = bc.get("items", params={"$filter": "startswith(displayName,'Paging item')", "$orderby": "unitPrice"},
-                      headers={"Prefer": "odata.maxpagesize=3"})
+    response = bc.get(
+        "items",
+        params={"$filter": "startswith(displayName,'Paging item')", "$orderby": "unitPrice"},
+        headers={"Prefer": "odata.maxpagesize=3"},
+    )
     assert response.headers["Preference-Applied"] == "odata.maxpagesize=3"
     seen = []
     body = response.json()

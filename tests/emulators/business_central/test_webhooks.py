@@ -74,11 +74,14 @@ def receiver(bc: Bc) -> Iterator[Receiver]:
 
 
 def _subscribe(bc: Bc, receiver: Receiver, set_name: str = "customers", state: str = "s3cret") -> dict[str, Any]:
-    response = bc.post("/subscriptions", {
-        "notificationUrl": receiver.url,
-        "resource": f"/api/v2.0/companies({bc.company_id})/{set_name}",
-        "clientState": state,
-    })
+    response = bc.post(
+        "/subscriptions",
+        {
+            "notificationUrl": receiver.url,
+            "resource": f"/api/v2.0/companies({bc.company_id})/{set_name}",
+            "clientState": state,
+        },
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -86,20 +89,31 @@ def _subscribe(bc: Bc, receiver: Receiver, set_name: str = "customers", state: s
 def test_subscription_needs_the_handshake(bc: Bc, receiver: Receiver) -> None:
     sub = _subscribe(bc, receiver)
     assert receiver.handshakes == 1
-    assert set(sub) >= {"subscriptionId", "notificationUrl", "resource", "clientState", "expirationDateTime",
-                        "lastModifiedDateTime", "userId", "timestamp"}
+    assert set(sub) >= {
+        "subscriptionId",
+        "notificationUrl",
+        "resource",
+        "clientState",
+        "expirationDateTime",
+        "lastModifiedDateTime",
+        "userId",
+        "timestamp",
+    }
     fetched = bc.one(f"/subscriptions('{sub['subscriptionId']}')")
     assert fetched["clientState"] == "s3cret"
     receiver.echo_token = False
-    refused = bc.post("/subscriptions", {"notificationUrl": receiver.url,
-                                         "resource": f"/api/v2.0/companies({bc.company_id})/items"})
+    refused = bc.post(
+        "/subscriptions", {"notificationUrl": receiver.url, "resource": f"/api/v2.0/companies({bc.company_id})/items"}
+    )
     assert_bc_error(refused, 400, "BadRequest")
 
 
 def test_unsupported_resources_are_refused(bc: Bc, receiver: Receiver) -> None:
     for set_name in ("contacts", "salesShipments", "customerFinancialDetails", "customerPayments"):
-        response = bc.post("/subscriptions", {"notificationUrl": receiver.url,
-                                              "resource": f"/api/v2.0/companies({bc.company_id})/{set_name}"})
+        response = bc.post(
+            "/subscriptions",
+            {"notificationUrl": receiver.url, "resource": f"/api/v2.0/companies({bc.company_id})/{set_name}"},
+        )
         assert_bc_error(response, 400, "BadRequest")
     assert receiver.handshakes == 0
 
@@ -180,8 +194,10 @@ def test_more_than_1000_changes_become_one_collection_notification(bc: Bc, recei
     _subscribe(bc, receiver, "items")
     company = f"companies({bc.company_id})"
     for start in range(0, 1001, 100):
-        requests = [{"id": str(i), "method": "POST", "url": f"{company}/items", "body": {"displayName": f"Bulk {i}"}}
-                    for i in range(start, min(start + 100, 1001))]
+        requests = [
+            {"id": str(i), "method": "POST", "url": f"{company}/items", "body": {"displayName": f"Bulk {i}"}}
+            for i in range(start, min(start + 100, 1001))
+        ]
         assert bc.post("/$batch", {"requests": requests}).status_code == 200
     bc.door.call("POST", "webhooks/flush")
     value = receiver.wait_for(1)[0]["value"]
@@ -198,8 +214,10 @@ def test_several_subscriptions_share_one_post(bc: Bc, receiver: Receiver) -> Non
     bc.door.call("POST", "webhooks/flush")
     posts = receiver.wait_for(1)
     assert len(posts) == 1
-    assert {n["subscriptionId"] for n in posts[0]["value"]} == {customers_sub["subscriptionId"],
-                                                              items_sub["subscriptionId"]}
+    assert {n["subscriptionId"] for n in posts[0]["value"]} == {
+        customers_sub["subscriptionId"],
+        items_sub["subscriptionId"],
+    }
 
 
 def test_expired_subscriptions_stop_delivery(bc: Bc, receiver: Receiver) -> None:

@@ -49,8 +49,15 @@ def test_start_line_names_enabled_functions_and_key(host: FunctionsHostHandle) -
     assert host.base_url.startswith("http://127.0.0.1:") and host.base_url.endswith("/api")
     assert host.function_key == KEY
     assert set(host.functions) == {
-        "http_echo", "http_special", "http_item", "http_boom", "http_async", "http_slow",
-        "timer_tick", "timer_startup", "timer_manual",
+        "http_echo",
+        "http_special",
+        "http_item",
+        "http_boom",
+        "http_async",
+        "http_slow",
+        "timer_tick",
+        "timer_startup",
+        "timer_manual",
     }
 
 

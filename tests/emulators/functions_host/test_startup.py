@@ -90,8 +90,11 @@ def test_random_key_settings_file_and_clean_sigterm_exit(
     )
     host = functions_host_factory(
         app_dir,
-        {**QUEUES_DISABLED, "SAMPLE_RECORD_FILE": str(tmp_path / "rec.jsonl"),
-         "AzureFunctionsJobHost__extensions__http__routePrefix": "v1"},
+        {
+            **QUEUES_DISABLED,
+            "SAMPLE_RECORD_FILE": str(tmp_path / "rec.jsonl"),
+            "AzureFunctionsJobHost__extensions__http__routePrefix": "v1",
+        },
         extra_args=["--settings", str(settings_file)],
     )
     assert host.base_url.endswith("/v1")

@@ -61,9 +61,7 @@ def test_tls_is_verified_against_the_local_ca_only(line: dict[str, Any]) -> None
     plain = requests.Session()
     with pytest.raises(requests.exceptions.SSLError):
         plain.get(f"{line['authority']}/v2.0/.well-known/openid-configuration", timeout=5)
-    ok = https_session(line["ca_bundle"]).get(
-        f"{line['authority']}/v2.0/.well-known/openid-configuration", timeout=5
-    )
+    ok = https_session(line["ca_bundle"]).get(f"{line['authority']}/v2.0/.well-known/openid-configuration", timeout=5)
     assert ok.status_code == 200
     assert ok.json()["token_endpoint"] == line["token_url"]
 
@@ -95,8 +93,12 @@ def test_wrong_secret_gives_aadsts7000215(line: dict[str, Any]) -> None:
     assert result["error_description"].startswith("AADSTS7000215: Invalid client secret provided.")
     raw = https_session(line["ca_bundle"]).post(
         line["token_url"],
-        data={"grant_type": "client_credentials", "client_id": line["client_id"],
-              "client_secret": "x", "scope": line["scope"]},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": line["client_id"],
+            "client_secret": "x",
+            "scope": line["scope"],
+        },
     )
     assert raw.status_code == 401  # Entra answers invalid_client with 401
 
@@ -107,8 +109,12 @@ def test_unknown_resource_gives_aadsts500011(line: dict[str, Any]) -> None:
     assert result["error_codes"] == [500011]
     raw = https_session(line["ca_bundle"]).post(
         line["token_url"],
-        data={"grant_type": "client_credentials", "client_id": line["client_id"],
-              "client_secret": line["client_secret"], "scope": "https://nowhere.example/.default"},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": line["client_id"],
+            "client_secret": line["client_secret"],
+            "scope": "https://nowhere.example/.default",
+        },
     )
     assert raw.status_code == 400
 
@@ -116,8 +122,12 @@ def test_unknown_resource_gives_aadsts500011(line: dict[str, Any]) -> None:
 def test_unknown_client_gives_aadsts700016(line: dict[str, Any]) -> None:
     raw = https_session(line["ca_bundle"]).post(
         line["token_url"],
-        data={"grant_type": "client_credentials", "client_id": "00000000-0000-0000-0000-000000000000",
-              "client_secret": "x", "scope": line["scope"]},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "00000000-0000-0000-0000-000000000000",
+            "client_secret": "x",
+            "scope": line["scope"],
+        },
     )
     assert raw.status_code == 400
     assert raw.json()["error_codes"] == [700016]
@@ -125,8 +135,13 @@ def test_unknown_client_gives_aadsts700016(line: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("how", "reason"),
-    [("missing", "missing"), ("expired", "expired"), ("audience", "audience"), ("foreign", "signature"),
-     ("garbage", "malformed")],
+    [
+        ("missing", "missing"),
+        ("expired", "expired"),
+        ("audience", "audience"),
+        ("foreign", "signature"),
+        ("garbage", "malformed"),
+    ],
 )
 def test_bad_bearer_tokens_get_401_in_the_api_shape(line: dict[str, Any], how: str, reason: str) -> None:
     door = BackDoor(line)

@@ -30,8 +30,9 @@ def http_echo(req: func.HttpRequest, context: func.Context) -> func.HttpResponse
         "function_name": context.function_name,
         "setting": os.environ.get("SAMPLE_GREETING"),
     }
-    return func.HttpResponse(json.dumps(payload), status_code=201, mimetype="application/json",
-                             headers={"X-Echo": "yes"})
+    return func.HttpResponse(
+        json.dumps(payload), status_code=201, mimetype="application/json", headers={"X-Echo": "yes"}
+    )
 
 
 @bp.route(route="items/special", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -6,13 +6,52 @@ raise only the categories of ``shared.errors``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.domain.state import Coupling, JobCounters, JobStatus, SyncErrorRecord, SyncJob, Watermark
+from shared.errors import SyncError
 
-__all__ = ["Clock", "CouplingStore", "HealthProbe", "SyncErrorStore", "SyncJobStore", "WatermarkStore"]
+__all__ = [
+    "BusinessCentralPort",
+    "Clock",
+    "CouplingStore",
+    "DataversePort",
+    "HealthProbe",
+    "RecordChange",
+    "SyncErrorStore",
+    "SyncJobStore",
+    "WatermarkStore",
+    "WriteOutcome",
+]
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RecordChange:
+    """One update in a bulk write: which record, the values to set, and (BC) the etag read."""
+
+    record_id: str
+    values: Mapping[str, Any]
+    etag: str | None = None  # BC requires If-Match; None sends "*" (overwrite whatever is there)
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """The result of one write of a bulk call, in the order the writes were given.
+
+    ``record`` is the record as the API returned it after the write (BC returns it; Dataverse
+    bulk messages do not, so it is ``None`` there and callers re-read in bulk when they need
+    the new modification time). ``error`` is already categorized.
+    """
+
+    ok: bool
+    record_id: str | None = None
+    record: Record | None = None
+    error: SyncError | None = field(default=None, compare=False)
 
 
 class Clock(Protocol):
@@ -114,4 +153,102 @@ class HealthProbe(Protocol):
 
     def check(self) -> None:
         """Return if the dependency answers; raise a ``shared.errors`` category otherwise."""
+        ...
+
+
+class BusinessCentralPort(Protocol):
+    """The BC API v2.0, company-scoped, as the sync engine needs it.
+
+    Records are the API's JSON objects (camelCase, with ``id``, ``@odata.etag`` and
+    ``lastModifiedDateTime``). Every method raises only ``shared.errors`` categories; bulk
+    writes report per-record failures in their outcomes instead of raising.
+    """
+
+    def list_records(
+        self,
+        entity_set: str,
+        *,
+        filter: str | None = None,
+        select: Sequence[str] | None = None,
+        modified_after: datetime | None = None,
+        modified_until: datetime | None = None,
+        page_size: int = 20_000,
+    ) -> Iterator[list[Record]]:
+        """Pages of records (``filter`` and-ed with the modification window), oldest change first."""
+        ...
+
+    def get_records(
+        self, entity_set: str, ids: Iterable[str], *, select: Sequence[str] | None = None
+    ) -> dict[str, Record]:
+        """Records by id, in as few requests as the API allows; missing ids are absent."""
+        ...
+
+    def count_records(self, entity_set: str, *, filter: str | None = None) -> int:
+        """How many records match."""
+        ...
+
+    def create_records(self, entity_set: str, records: Sequence[Mapping[str, Any]]) -> list[WriteOutcome]:
+        """Create many records ($batch of up to 100 per request)."""
+        ...
+
+    def update_records(self, entity_set: str, changes: Sequence[RecordChange]) -> list[WriteOutcome]:
+        """Update many records ($batch of up to 100 per request, If-Match per record)."""
+        ...
+
+    def delete_records(self, entity_set: str, ids: Sequence[str]) -> list[WriteOutcome]:
+        """Delete many records; an id already gone counts as deleted."""
+        ...
+
+
+class DataversePort(Protocol):
+    """The Dataverse Web API v9.2 as the sync engine needs it.
+
+    Rows are keyed by attribute logical names. Lookups are read and written as their logical
+    name holding the referenced row's GUID (``transactioncurrencyid``); the adapter turns them
+    into ``_x_value`` on read and ``nav@odata.bind`` on write. Every method raises only
+    ``shared.errors`` categories; bulk writes report per-row failures in their outcomes.
+    """
+
+    def list_rows(
+        self,
+        entity_set: str,
+        *,
+        filter: str | None = None,
+        select: Sequence[str] | None = None,
+        modified_after: datetime | None = None,
+        modified_until: datetime | None = None,
+        exclude_modified_by: str | None = None,
+        page_size: int = 5_000,
+    ) -> Iterator[list[Record]]:
+        """Pages of rows (``filter`` and-ed with the window; optionally not last modified by a user)."""
+        ...
+
+    def get_rows(
+        self, entity_set: str, ids: Iterable[str], *, select: Sequence[str] | None = None
+    ) -> dict[str, Record]:
+        """Rows by primary key, in as few requests as the API allows; missing ids are absent."""
+        ...
+
+    def count_rows(self, entity_set: str, *, filter: str | None = None) -> int:
+        """How many rows match."""
+        ...
+
+    def create_rows(self, entity_set: str, rows: Sequence[Mapping[str, Any]]) -> list[WriteOutcome]:
+        """Create many rows: CreateMultiple where the table supports it, else $batch."""
+        ...
+
+    def update_rows(self, entity_set: str, changes: Sequence[RecordChange]) -> list[WriteOutcome]:
+        """Update many rows: UpdateMultiple where the table supports it, else $batch."""
+        ...
+
+    def delete_rows(self, entity_set: str, ids: Sequence[str]) -> list[WriteOutcome]:
+        """Delete many rows; a row already gone counts as deleted."""
+        ...
+
+    def primary_key(self, entity_set: str) -> str:
+        """The primary key attribute of an entity set (from metadata)."""
+        ...
+
+    def application_user_id(self) -> str:
+        """The connector's own user id (WhoAmI), to leave out its own writes (the echo rule)."""
         ...

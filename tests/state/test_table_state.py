@@ -273,3 +273,34 @@ def test_watermark_moves_forward_only_and_conditionally(state: TableState, uniqu
     assert behind.value == "2026-11-24T10:00:01Z"
     with pytest.raises(RetriableError):
         marks.advance(Watermark(unique_mapping, "bc", "2026-11-24T12:00:00Z", etag=first.etag))  # stale read
+
+
+def test_couplings_from_bulk_reads_can_be_updated_without_another_read(
+    couplings: TableCouplingStore, unique_mapping: str
+) -> None:
+    pairs = [_ids() for _ in range(3)]
+    for bc_id, dv_id in pairs:
+        couplings.couple(Coupling(unique_mapping, bc_id, dv_id))
+    by_bc = couplings.get_many_by_bc_ids(unique_mapping, [b for b, _ in pairs])
+    by_dv = couplings.get_many_by_dataverse_ids(unique_mapping, [d for _, d in pairs])
+    first_bc, first_dv = pairs[0]
+    couplings.update(by_bc[first_bc].with_changes(skipped=True))
+    # The Dataverse-side bulk read was taken before that write: it is stale now.
+    with pytest.raises(RetriableError):
+        couplings.update(by_dv[first_dv].with_changes(consecutive_failures=5))
+    second_bc, second_dv = pairs[1]
+    couplings.update(by_dv[second_dv].with_changes(consecutive_failures=1))
+    mirror = couplings.get_by_dataverse_id(unique_mapping, second_dv)
+    assert mirror is not None and mirror.consecutive_failures == 1
+    assert couplings.get_by_bc_id(unique_mapping, first_bc).skipped  # type: ignore[union-attr]
+
+
+def test_updating_a_coupling_removed_meanwhile_is_a_conflict(
+    couplings: TableCouplingStore, unique_mapping: str
+) -> None:
+    bc_id, dv_id = _ids()
+    stored = couplings.couple(Coupling(unique_mapping, bc_id, dv_id))
+    couplings.uncouple(unique_mapping, bc_id)
+    with pytest.raises(RetriableError):
+        couplings.update(stored.with_changes(skipped=True))
+    assert couplings.get_by_dataverse_id(unique_mapping, dv_id) is None

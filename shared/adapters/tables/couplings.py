@@ -89,8 +89,10 @@ def _odata_string(value: str) -> str:
 class TableCouplingStore:
     """``CouplingStore`` on Azure Table Storage.
 
-    A coupling's ``etag`` is the pair of row etags joined by a space, so an update can make both
-    rows' writes conditional on neither having changed since the read.
+    A coupling's ``etag`` is its ``bc:`` row's etag. Every write replaces both rows in one
+    transaction, so a condition on the ``bc:`` row alone tells whether the pair changed since it
+    was read; the ``dv:`` row is written unconditionally in the same transaction (and the
+    transaction fails if that row is gone, i.e. the coupling was removed meanwhile).
     """
 
     def __init__(self, table: TableClient) -> None:
@@ -105,14 +107,18 @@ class TableCouplingStore:
         return self._get_pair(mapping, _dv_row_key(dataverse_id))
 
     def get_many_by_bc_ids(self, mapping: str, bc_ids: Iterable[str]) -> dict[str, Coupling]:
-        """Couplings of many BC records, in parallel filtered queries of 15 keys each."""
+        """Couplings of many BC records, in parallel filtered queries of 15 keys each.
+
+        The couplings carry their etags, so they can be updated without another read.
+        """
         found = self._get_many(mapping, [_bc_row_key(i) for i in dict.fromkeys(bc_ids)])
         return {c.bc_id: c for c in found}
 
     def get_many_by_dataverse_ids(self, mapping: str, dataverse_ids: Iterable[str]) -> dict[str, Coupling]:
-        """Couplings of many Dataverse rows, keyed by Dataverse id."""
-        found = self._get_many(mapping, [_dv_row_key(i) for i in dict.fromkeys(dataverse_ids)])
-        return {c.dataverse_id: c for c in found}
+        """Couplings of many Dataverse rows, keyed by Dataverse id (two bulk queries: ``dv:`` then ``bc:``)."""
+        mirrors = self._get_many(mapping, [_dv_row_key(i) for i in dict.fromkeys(dataverse_ids)])
+        found = self.get_many_by_bc_ids(mapping, [c.bc_id for c in mirrors])
+        return {c.dataverse_id: c for c in found.values()}
 
     def couple(self, coupling: Coupling) -> Coupling:
         """Store a new coupling as one transaction of two inserts.
@@ -133,30 +139,25 @@ class TableCouplingStore:
             raise map_table_error(error, f"coupling {coupling.mapping} {coupling.bc_id}") from error
         except Exception as error:
             raise map_table_error(error, f"coupling {coupling.mapping} {coupling.bc_id}") from error
-        return coupling.with_changes(etag=_pair_etag(results))
+        return coupling.with_changes(etag=results[0]["etag"])
 
     def update(self, coupling: Coupling) -> Coupling:
-        """Replace both rows, conditional on the etags read earlier.
+        """Replace both rows, conditional on the ``bc:`` row's etag read earlier.
 
         Raises:
             RetriableError: code ``ConcurrencyConflict`` when the coupling changed since it was
                 read (re-read and redo the decision), or it was removed meanwhile.
             PermanentError: the coupling was never read (no etag).
         """
-        if not coupling.etag or " " not in coupling.etag:
+        if not coupling.etag:
             raise PermanentError("a coupling must be read before it is updated", code="CouplingNotRead")
-        bc_etag, dv_etag = coupling.etag.split(" ", 1)
         operations: list[Any] = [
             (
                 "update",
                 _entity(coupling, _bc_row_key(coupling.bc_id)),
-                {"mode": UpdateMode.REPLACE, "etag": bc_etag, "match_condition": MatchConditions.IfNotModified},
+                {"mode": UpdateMode.REPLACE, "etag": coupling.etag, "match_condition": MatchConditions.IfNotModified},
             ),
-            (
-                "update",
-                _entity(coupling, _dv_row_key(coupling.dataverse_id)),
-                {"mode": UpdateMode.REPLACE, "etag": dv_etag, "match_condition": MatchConditions.IfNotModified},
-            ),
+            ("update", _entity(coupling, _dv_row_key(coupling.dataverse_id)), {"mode": UpdateMode.REPLACE}),
         ]
         try:
             results = self._table.submit_transaction(operations)
@@ -169,7 +170,7 @@ class TableCouplingStore:
             raise map_table_error(error, f"updating coupling {coupling.mapping} {coupling.bc_id}") from error
         except Exception as error:
             raise map_table_error(error, f"updating coupling {coupling.mapping} {coupling.bc_id}") from error
-        return coupling.with_changes(etag=_pair_etag(results))
+        return coupling.with_changes(etag=results[0]["etag"])
 
     def uncouple(self, mapping: str, bc_id: str) -> Coupling | None:
         """Delete both rows in one transaction; ``None`` when the BC record was not coupled."""
@@ -177,19 +178,14 @@ class TableCouplingStore:
         if current is None:
             return None
         assert current.etag is not None
-        bc_etag, dv_etag = current.etag.split(" ", 1)
         partition = encode_key(mapping)
         operations: list[Any] = [
             (
                 "delete",
                 {"PartitionKey": partition, "RowKey": _bc_row_key(current.bc_id)},
-                {"etag": bc_etag, "match_condition": MatchConditions.IfNotModified},
+                {"etag": current.etag, "match_condition": MatchConditions.IfNotModified},
             ),
-            (
-                "delete",
-                {"PartitionKey": partition, "RowKey": _dv_row_key(current.dataverse_id)},
-                {"etag": dv_etag, "match_condition": MatchConditions.IfNotModified},
-            ),
+            ("delete", {"PartitionKey": partition, "RowKey": _dv_row_key(current.dataverse_id)}),
         ]
         try:
             self._table.submit_transaction(operations)
@@ -209,9 +205,7 @@ class TableCouplingStore:
             query += " and Skipped eq true"
         with table_errors(f"listing couplings of {mapping}"):
             for entity in self._table.query_entities(query, results_per_page=1000):
-                # The listed row has only its own etag; the pair etag comes from a point read
-                # when a caller goes on to update.
-                yield _coupling(mapping, entity, None)
+                yield _coupling(mapping, entity, entity.metadata["etag"])
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -230,9 +224,8 @@ class TableCouplingStore:
                 raise PermanentError(
                     f"coupling {mapping} {row_key} has no mirror row {mirror_key}", code="CouplingCorrupt"
                 ) from None
-        bc_row, dv_row = (first, mirror) if row_key.startswith(_BC) else (mirror, first)
-        etag = f"{bc_row.metadata['etag']} {dv_row.metadata['etag']}"
-        return _coupling(mapping, bc_row, etag)
+        bc_row = first if row_key.startswith(_BC) else mirror
+        return _coupling(mapping, bc_row, bc_row.metadata["etag"])
 
     def _get_many(self, mapping: str, row_keys: list[str]) -> list[Coupling]:
         if not row_keys:
@@ -244,7 +237,7 @@ class TableCouplingStore:
             keys = " or ".join(f"RowKey eq {_odata_string(k)}" for k in chunk)
             with table_errors(f"looking up couplings of {mapping}"):
                 return [
-                    _coupling(mapping, e, None)
+                    _coupling(mapping, e, e.metadata["etag"])
                     for e in self._table.query_entities(f"PartitionKey eq {partition} and ({keys})")
                 ]
 
@@ -270,10 +263,6 @@ class TableCouplingStore:
             f"{coupling.bc_id}, because the Dataverse row is already coupled to BC record {other}.",
             code="CouplingConflict",
         )
-
-
-def _pair_etag(results: Any) -> str:
-    return f"{results[0]['etag']} {results[1]['etag']}"
 
 
 def _error_code(error: TableTransactionError) -> str:

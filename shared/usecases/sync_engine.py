@@ -1,0 +1,422 @@
+"""The sync engine: one pass of one mapping, page by page, in bulk.
+
+For each page of source records it resolves couplings, lookups and destinations in bulk, asks
+the pure :func:`shared.domain.record_sync.decide` what to do with each record, writes the
+inserts and updates in bulk, and records the outcome on the couplings, in the job's counters
+and in the error log. Memory is bounded by one page; API calls grow with pages, not records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.adapters.tables._keys import newest_first_key
+from shared.domain.mapping import TableMapping
+from shared.domain.record_sync import (
+    Action,
+    LookupTable,
+    RecordDecision,
+    SyncOptions,
+    SyncRecord,
+    Transform,
+    coupling_after_failure,
+    coupling_after_success,
+    decide,
+)
+from shared.domain.state import Coupling, JobCounters, SyncDirection, SyncErrorRecord
+from shared.domain.watermarks import ReadWindow, parse_instant
+from shared.errors import RetriableError, SyncError
+from shared.ports import (
+    BusinessCentralPort,
+    Clock,
+    CouplingStore,
+    DataversePort,
+    RecordChange,
+    SyncErrorStore,
+    SyncJobStore,
+    WriteOutcome,
+)
+
+__all__ = ["PassResult", "SyncEngine"]
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PassResult:
+    """What one pass did, and the newest source modification it saw (for the watermark)."""
+
+    counters: JobCounters
+    newest_seen: datetime | None
+
+
+@dataclass
+class _Side:
+    """One system as a source or destination of a pass, for one mapping."""
+
+    name: str  # "bc" | "dataverse"
+    entity_set: str
+    key: str
+    modified_field: str
+    filter: str | None
+    read_pages: Any
+    get_many: Any
+    create_many: Any
+    update_many: Any
+
+    def record_id(self, record: Mapping[str, Any]) -> str:
+        return str(record[self.key]).lower()
+
+    def modified_at(self, record: Mapping[str, Any]) -> datetime | None:
+        value = record.get(self.modified_field)
+        return parse_instant(value) if isinstance(value, str) and value else None
+
+    def label(self, record_id: str | None) -> str:
+        return f"{self.name}:{self.entity_set}({record_id or 'new'})"
+
+
+@dataclass(frozen=True)
+class _PassContext:
+    """What every record of a page shares: mapping, direction, both sides, job, time."""
+
+    mapping: TableMapping
+    direction: SyncDirection
+    source: _Side
+    destination: _Side
+    job_id: str
+    now: datetime
+
+    def target_id(self, coupling: Coupling) -> str:
+        """The destination id a coupling points at in this pass."""
+        target = coupling.dataverse_id if self.direction is SyncDirection.TO_DATAVERSE else coupling.bc_id
+        return target.lower()
+
+    def new_coupling(self, source_id: str, destination_id: str) -> Coupling:
+        """A coupling of a source record and the destination record just created for it."""
+        if self.direction is SyncDirection.TO_DATAVERSE:
+            return Coupling(self.mapping.name, source_id, destination_id)
+        return Coupling(self.mapping.name, destination_id, source_id)
+
+
+@dataclass
+class _PageWork:
+    """Decisions of one page and the bookkeeping to finish them."""
+
+    source_records: dict[str, Record] = field(default_factory=dict)
+    couplings: dict[str, Coupling] = field(default_factory=dict)
+    destinations: dict[str, Record] = field(default_factory=dict)
+    decisions: dict[str, RecordDecision] = field(default_factory=dict)
+
+
+class SyncEngine:
+    """Runs passes of mappings against the two API ports and the state stores."""
+
+    def __init__(
+        self,
+        *,
+        bc: BusinessCentralPort,
+        dataverse: DataversePort,
+        couplings: CouplingStore,
+        jobs: SyncJobStore,
+        errors: SyncErrorStore,
+        clock: Clock,
+        transforms: Mapping[str, Transform],
+    ) -> None:
+        self._bc = bc
+        self._dataverse = dataverse
+        self._couplings = couplings
+        self._jobs = jobs
+        self._errors = errors
+        self._clock = clock
+        self._transforms = transforms
+
+    # -- sides -----------------------------------------------------------------------------
+
+    def _bc_side(self, mapping: TableMapping) -> _Side:
+        return _Side(
+            name="bc",
+            entity_set=mapping.bc_entity_set,
+            key=mapping.bc_key,
+            modified_field=mapping.bc_modified_field,
+            filter=mapping.bc_filter,
+            read_pages=lambda window, exclude_user: self._bc.list_records(
+                mapping.bc_entity_set,
+                filter=mapping.bc_filter,
+                modified_after=window.since if window else None,
+                modified_until=window.until if window else None,
+            ),
+            get_many=lambda ids: self._bc.get_records(mapping.bc_entity_set, ids),
+            create_many=lambda rows: self._bc.create_records(mapping.bc_entity_set, rows),
+            update_many=lambda changes: self._bc.update_records(mapping.bc_entity_set, changes),
+        )
+
+    def _dataverse_side(self, mapping: TableMapping) -> _Side:
+        return _Side(
+            name="dataverse",
+            entity_set=mapping.dataverse_entity_set,
+            key=mapping.dataverse_key,
+            modified_field=mapping.dataverse_modified_field,
+            filter=mapping.dataverse_filter,
+            read_pages=lambda window, exclude_user: self._dataverse.list_rows(
+                mapping.dataverse_entity_set,
+                filter=mapping.dataverse_filter,
+                modified_after=window.since if window else None,
+                modified_until=window.until if window else None,
+                exclude_modified_by=exclude_user,
+            ),
+            get_many=lambda ids: self._dataverse.get_rows(mapping.dataverse_entity_set, ids),
+            create_many=lambda rows: self._dataverse.create_rows(mapping.dataverse_entity_set, rows),
+            update_many=lambda changes: self._dataverse.update_rows(mapping.dataverse_entity_set, changes),
+        )
+
+    def _sides(self, mapping: TableMapping, direction: SyncDirection) -> tuple[_Side, _Side]:
+        if direction is SyncDirection.TO_DATAVERSE:
+            return self._bc_side(mapping), self._dataverse_side(mapping)
+        return self._dataverse_side(mapping), self._bc_side(mapping)
+
+    # -- passes ----------------------------------------------------------------------------
+
+    def run_pass(
+        self,
+        mapping: TableMapping,
+        direction: SyncDirection,
+        *,
+        job_id: str,
+        options: SyncOptions,
+        window: ReadWindow | None,
+        exclude_modified_by: str | None = None,
+    ) -> PassResult:
+        """Read every source page in ``window`` (``None``: everything) and sync it.
+
+        Raises:
+            RetriableError, ConfigurationError: the source could not be read; pages already
+                processed stay processed (their couplings and counters are stored).
+        """
+        source, _ = self._sides(mapping, direction)
+        total = JobCounters()
+        newest: datetime | None = None
+        for page in source.read_pages(window, exclude_modified_by):
+            counters, page_newest = self.sync_records(mapping, direction, page, job_id=job_id, options=options)
+            total += counters
+            if page_newest is not None and (newest is None or page_newest > newest):
+                newest = page_newest
+        return PassResult(total, newest)
+
+    def sync_ids(
+        self, mapping: TableMapping, direction: SyncDirection, ids: Sequence[str], *, job_id: str, options: SyncOptions
+    ) -> JobCounters:
+        """Sync the given source records (Synchronize Now, per-record pushes)."""
+        source, _ = self._sides(mapping, direction)
+        records = list(source.get_many([i.lower() for i in ids]).values())
+        counters, _ = self.sync_records(mapping, direction, records, job_id=job_id, options=options)
+        return counters
+
+    def sync_records(
+        self,
+        mapping: TableMapping,
+        direction: SyncDirection,
+        records: Sequence[Record],
+        *,
+        job_id: str,
+        options: SyncOptions,
+    ) -> tuple[JobCounters, datetime | None]:
+        """Sync one page of source records; returns the page's counters and newest modification."""
+        source, destination = self._sides(mapping, direction)
+        work = _PageWork(source_records={source.record_id(r): r for r in records})
+        if not work.source_records:
+            return JobCounters(), None
+        ids = list(work.source_records)
+        if direction is SyncDirection.TO_DATAVERSE:
+            work.couplings = self._couplings.get_many_by_bc_ids(mapping.name, ids)
+            destination_ids = [c.dataverse_id for c in work.couplings.values()]
+        else:
+            work.couplings = self._couplings.get_many_by_dataverse_ids(mapping.name, ids)
+            destination_ids = [c.bc_id for c in work.couplings.values()]
+        work.destinations = (
+            {k.lower(): v for k, v in destination.get_many(destination_ids).items()} if destination_ids else {}
+        )
+        lookups = self._lookups(mapping, direction, work.source_records.values())
+
+        for record_id, record in work.source_records.items():
+            coupling = work.couplings.get(record_id)
+            target = None
+            if coupling is not None:
+                target_id = (
+                    coupling.dataverse_id if direction is SyncDirection.TO_DATAVERSE else coupling.bc_id
+                ).lower()
+                found = work.destinations.get(target_id)
+                target = SyncRecord(target_id, destination.modified_at(found), found) if found is not None else None
+            work.decisions[record_id] = decide(
+                mapping,
+                direction,
+                SyncRecord(record_id, source.modified_at(record), record),
+                coupling,
+                target,
+                lookups=lookups,
+                transforms=self._transforms,
+                options=options,
+            )
+
+        context = _PassContext(mapping, direction, source, destination, job_id, self._clock.now())
+        counters = self._execute(context, work)
+        self._jobs.add_counts(mapping.name, job_id, counters)
+        seen = [m for m in (source.modified_at(r) for r in records) if m is not None]
+        return counters, max(seen) if seen else None
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def _lookups(self, mapping: TableMapping, direction: SyncDirection, records: Any) -> LookupTable:
+        """Resolve every lookup value the page needs through the referenced mappings' couplings."""
+        records = list(records)
+        to_dataverse: dict[str, dict[str, str]] = {}
+        to_bc: dict[str, dict[str, str]] = {}
+        for field_mapping in mapping.fields_for(direction):
+            if field_mapping.lookup is None:
+                continue
+            source_field = field_mapping.source_field(direction)
+            if source_field is None:
+                continue
+            values = {str(r[source_field]) for r in records if r.get(source_field) not in (None, "")}
+            if not values:
+                continue
+            if direction is SyncDirection.TO_DATAVERSE:
+                found = self._couplings.get_many_by_bc_ids(field_mapping.lookup, values)
+                to_dataverse.setdefault(field_mapping.lookup, {}).update(
+                    {k.lower() if _is_guid(k) else k: c.dataverse_id for k, c in found.items()}
+                )
+            else:
+                found = self._couplings.get_many_by_dataverse_ids(field_mapping.lookup, {v.lower() for v in values})
+                to_bc.setdefault(field_mapping.lookup, {}).update({k.lower(): c.bc_id for k, c in found.items()})
+        return LookupTable(to_dataverse=to_dataverse, to_bc=to_bc)
+
+    # -- carrying out decisions ------------------------------------------------------------
+
+    def _execute(self, context: _PassContext, work: _PageWork) -> JobCounters:
+        """Write the page's inserts and updates in bulk, then settle every record's bookkeeping."""
+        decisions = work.decisions
+        inserts = [i for i, d in decisions.items() if d.action in {Action.INSERT, Action.RESTORE}]
+        modifies = [i for i, d in decisions.items() if d.action is Action.MODIFY]
+        outcomes: dict[str, WriteOutcome] = {}
+        if inserts:
+            created = context.destination.create_many([dict(decisions[i].changes) for i in inserts])
+            outcomes.update(zip(inserts, created, strict=True))
+        if modifies:
+            changes = []
+            for record_id in modifies:
+                target_id = context.target_id(work.couplings[record_id])
+                current = work.destinations.get(target_id, {})
+                changes.append(RecordChange(target_id, dict(decisions[record_id].changes), current.get("@odata.etag")))
+            outcomes.update(zip(modifies, context.destination.update_many(changes), strict=True))
+        written = self._written_records(context.destination, outcomes)
+
+        counts: dict[str, int] = {}
+        for record_id, decision in decisions.items():
+            action = self._settle(context, work, record_id, decision, outcome=outcomes.get(record_id), written=written)
+            if action.counter:
+                counts[action.counter] = counts.get(action.counter, 0) + 1
+        return JobCounters(**counts)
+
+    def _settle(
+        self,
+        context: _PassContext,
+        work: _PageWork,
+        record_id: str,
+        decision: RecordDecision,
+        *,
+        outcome: WriteOutcome | None,
+        written: Mapping[str, Record],
+    ) -> Action:
+        """Record one decision's result on the coupling and in the error log; returns what counts."""
+        coupling = work.couplings.get(record_id)
+        if outcome is not None and not outcome.ok:
+            self._fail(context, record_id, coupling, outcome.error.message if outcome.error else "the write failed")
+            return Action.FAIL
+        source_at = context.source.modified_at(work.source_records[record_id])
+        try:
+            if decision.action in {Action.INSERT, Action.RESTORE}:
+                assert outcome is not None and outcome.record_id is not None
+                new_id = outcome.record_id.lower()
+                if coupling is not None:  # RESTORE: the old pair points at a deleted record
+                    self._couplings.uncouple(context.mapping.name, coupling.bc_id)
+                self._couplings.couple(
+                    coupling_after_success(
+                        context.new_coupling(record_id, new_id),
+                        context.direction,
+                        source_modified_at=source_at,
+                        destination_modified_at=context.destination.modified_at(written.get(new_id, {})),
+                        both_modified=False,
+                        job_id=context.job_id,
+                        now=context.now,
+                    )
+                )
+            elif decision.action in {Action.MODIFY, Action.UNCHANGED} and coupling is not None:
+                target_id = context.target_id(coupling)
+                after = written.get(target_id) or work.destinations.get(target_id, {})
+                updated = coupling_after_success(
+                    coupling,
+                    context.direction,
+                    source_modified_at=source_at,
+                    destination_modified_at=context.destination.modified_at(after),
+                    both_modified=decision.both_modified,
+                    job_id=context.job_id,
+                    now=context.now,
+                )
+                if updated != coupling:
+                    self._couplings.update(updated)
+            elif decision.action is Action.UNCOUPLE and coupling is not None:
+                self._couplings.uncouple(context.mapping.name, coupling.bc_id)
+            elif decision.action is Action.FAIL:
+                self._fail(context, record_id, coupling, decision.message)
+        except SyncError as error:
+            # The write landed but its bookkeeping did not; the record is retried next run and the
+            # coupling timestamps (or the match on the new record) make that an update, not a duplicate.
+            self._fail(context, record_id, coupling, error.message)
+            return Action.FAIL
+        return decision.action
+
+    def _written_records(self, destination: _Side, outcomes: Mapping[str, WriteOutcome]) -> dict[str, Record]:
+        """The destination records as they are after the writes, keyed by destination id."""
+        written: dict[str, Record] = {}
+        missing = []
+        for outcome in outcomes.values():
+            if not outcome.ok or outcome.record_id is None:
+                continue
+            if outcome.record is not None and destination.modified_field in outcome.record:
+                written[outcome.record_id.lower()] = outcome.record
+            else:
+                missing.append(outcome.record_id)
+        if missing:
+            # One bulk read for the modification times the bulk write did not return.
+            written.update({k.lower(): v for k, v in destination.get_many(missing).items()})
+        return written
+
+    def _fail(self, context: _PassContext, record_id: str, coupling: Coupling | None, message: str) -> None:
+        if coupling is not None:
+            failed = coupling_after_failure(
+                coupling, context.direction, message=message, job_id=context.job_id, now=context.now
+            )
+            # Another worker may have touched the coupling; the failure is still logged below.
+            with contextlib.suppress(RetriableError):
+                self._couplings.update(failed)
+        target_id = context.target_id(coupling) if coupling is not None else None
+        self._errors.add(
+            SyncErrorRecord(
+                error_id=newest_first_key(context.now, uuid.uuid4().hex[:12]),
+                mapping=context.mapping.name,
+                job_id=context.job_id,
+                source=context.source.label(record_id),
+                destination=context.destination.label(target_id),
+                message=message,
+                detail=f"{context.direction.value} pass of {context.mapping.name}",
+                created_at=context.now,
+            )
+        )
+
+
+def _is_guid(value: str) -> bool:
+    return len(value) == 36 and value.count("-") == 4

@@ -63,10 +63,11 @@ class ApiClient:
         Raises:
             ConfigurationError, PermanentError, RetriableError: per the API's error table.
         """
+        # Taken out once: every attempt must send the caller's headers (If-Match, Prefer, ...).
+        extra_headers = kwargs.pop("headers", None) or {}
         for attempt in stamina.retry_context(on=_backoff, attempts=_RETRY_ATTEMPTS, timeout=_RETRY_TIMEOUT_SECONDS):
             with attempt:
-                headers = {**self._headers, "Authorization": f"Bearer {self._tokens.token()}"}
-                headers.update(kwargs.pop("headers", None) or {})
+                headers = {**self._headers, "Authorization": f"Bearer {self._tokens.token()}", **extra_headers}
                 try:
                     response = self._session.request(
                         method, f"{self.api_url}/{path}", headers=headers, timeout=_REQUEST_TIMEOUT_SECONDS, **kwargs

@@ -1,0 +1,456 @@
+"""``DataverseAdapter``: the ``DataversePort`` over the Dataverse Web API v9.2.
+
+Reads page at the requested size (at most 5,000) and follow ``@odata.nextLink``; reads by id
+go in chunks of ``pk eq … or …`` filters. Writes use ``CreateMultiple`` / ``UpdateMultiple``
+where the table supports them and ``$batch`` with ``odata.continue-on-error`` otherwise
+(wire-protocols §A.4, §A.7b); chunks go out in parallel up to the server's ``x-ms-dop-hint``
+through the client's service-protection gate.
+
+Bulk messages are all-or-nothing, so a chunk they reject is sent again as a ``$batch``: the
+good rows land and only the bad ones get an error outcome. New rows get their primary key
+from us, which makes a create sent twice (a response lost after commit, retried) detectable:
+the second one meets the first and counts as done.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from shared.adapters.dataverse._batch import BatchOperation, PartResponse, decode_batch, encode_batch
+from shared.adapters.dataverse._metadata import MetadataCatalog, TableMetadata
+from shared.adapters.dataverse._rows import LOOKUP_LOGICAL_NAME, from_wire, to_wire, wire_select
+from shared.adapters.dataverse.client import DataverseWebApi
+from shared.adapters.dataverse.errors import DUPLICATE_RECORD, MESSAGE_NOT_SUPPORTED, part_error
+from shared.errors import PermanentError, RetriableError, SyncError
+from shared.odata import any_of, guid_literal, literal
+from shared.ports import RecordChange, WriteOutcome
+
+__all__ = ["COUNT_LIMIT", "MAX_PAGE_SIZE", "DataverseAdapter"]
+
+Record = dict[str, Any]
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+MAX_PAGE_SIZE = 5_000  # the service's maximum and default page size
+COUNT_LIMIT = 5_000  # $count stops counting here (Microsoft Learn, "Count rows using OData")
+MAX_BATCH_OPERATIONS = 1_000
+_FILTER_BUDGET = 6_000  # characters of "pk eq … or …" per GET: far below URL limits of any proxy
+_READ_ANNOTATIONS = f'odata.include-annotations="{LOOKUP_LOGICAL_NAME}"'
+_COUNT_ANNOTATIONS = (
+    'odata.include-annotations="Microsoft.Dynamics.CRM.totalrecordcount,'
+    'Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"'
+)
+_UNSUPPORTED = frozenset({MESSAGE_NOT_SUPPORTED, "HTTP405", "HTTP501"})
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One row write of a bulk call: its place in the caller's list and its wire body."""
+
+    index: int
+    record_id: str
+    body: Mapping[str, Any]
+    etag: str | None = None
+    generated_id: bool = False
+
+
+class DataverseAdapter:
+    """The Dataverse Web API v9.2 as the sync engine needs it (``shared.ports.DataversePort``)."""
+
+    def __init__(self, api: DataverseWebApi, *, bulk_size: int = 100, batch_size: int = 100) -> None:
+        """Build the adapter over one environment's client.
+
+        Args:
+            api: the Web API client (auth, error mapping, retries, service protection).
+            bulk_size: rows per ``CreateMultiple`` / ``UpdateMultiple`` request.
+            batch_size: operations per ``$batch`` request (at most 1,000; Microsoft advises
+                starting well below and measuring, because operations in one batch run one
+                after another on the server).
+        """
+        self._api = api
+        self._catalog = MetadataCatalog(api)
+        self._bulk_size = max(1, bulk_size)
+        self._batch_size = max(1, min(batch_size, MAX_BATCH_OPERATIONS))
+        self._bulk_supported: dict[tuple[str, str], bool] = {}
+        self._user_id: str | None = None
+        self._base_currency: str | None = None
+        self._lock = threading.Lock()
+
+    # -- metadata -------------------------------------------------------------------------------
+    def primary_key(self, entity_set: str) -> str:
+        """The primary key attribute of an entity set, from ``EntityDefinitions``.
+
+        Raises:
+            PermanentError: no table has this entity set (``UnknownEntitySet``).
+            ConfigurationError, RetriableError: the metadata could not be read.
+        """
+        return self._catalog.table(entity_set).primary_key
+
+    def application_user_id(self) -> str:
+        """The connector's own user id (``WhoAmI``), read once.
+
+        Raises:
+            ConfigurationError, RetriableError: the API refused or did not answer.
+        """
+        with self._lock:
+            if self._user_id is None:
+                body = self._api.get_json("WhoAmI", doing="asking who the connector is (WhoAmI)")
+                self._user_id = str(guid_literal(str(body.get("UserId", ""))))
+            return self._user_id
+
+    def base_currency_id(self) -> str | None:
+        """The organisation's base currency, read once (``organizations``' ``basecurrencyid``).
+
+        Raises:
+            ConfigurationError, RetriableError: the API refused or did not answer.
+        """
+        with self._lock:
+            if self._base_currency is None:
+                body = self._api.get_json(
+                    "organizations",
+                    params={"$select": "_basecurrencyid_value"},
+                    doing="reading the organisation's base currency",
+                )
+                rows = body.get("value") or []
+                value = rows[0].get("_basecurrencyid_value") if rows else None
+                self._base_currency = str(guid_literal(str(value))) if value else ""
+            return self._base_currency or None
+
+    # -- reads ----------------------------------------------------------------------------------
+    def list_rows(
+        self,
+        entity_set: str,
+        *,
+        filter: str | None = None,
+        select: Sequence[str] | None = None,
+        modified_after: datetime | None = None,
+        modified_until: datetime | None = None,
+        exclude_modified_by: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> Iterator[list[Record]]:
+        """Pages of rows, oldest change first, lazily: one page in memory at a time.
+
+        ``filter`` is OData text built with ``shared.odata``; it is and-ed with
+        ``modifiedon gt modified_after``, ``modifiedon le modified_until`` and
+        ``_modifiedby_value ne exclude_modified_by``.
+
+        Raises:
+            PermanentError: unknown table, invalid filter or property, invalid user GUID.
+            ConfigurationError, RetriableError: per the Dataverse error table.
+        """
+        table = self._catalog.table(entity_set)
+        clauses = [f"({filter})"] if filter else []
+        if modified_after is not None:
+            clauses.append(f"modifiedon gt {literal(modified_after)}")
+        if modified_until is not None:
+            clauses.append(f"modifiedon le {literal(modified_until)}")
+        if exclude_modified_by is not None:
+            clauses.append(f"_modifiedby_value ne {guid_literal(exclude_modified_by)}")
+        params = {"$orderby": "modifiedon asc"}
+        if clauses:
+            params["$filter"] = " and ".join(clauses)
+        if select:
+            params["$select"] = wire_select(table, select)
+        yield from self._pages(table, params, page_size)
+
+    def get_rows(
+        self, entity_set: str, ids: Iterable[str], *, select: Sequence[str] | None = None
+    ) -> dict[str, Record]:
+        """Rows by primary key, keyed by the id as given; missing ids are absent.
+
+        Ids go in chunks of ``pk eq … or …`` filters short enough for any URL limit, the chunks
+        in parallel: a few hundred ids cost one or two requests.
+
+        Raises:
+            PermanentError: unknown table, invalid property, an id that is not a GUID (``InvalidGuid``).
+            ConfigurationError, RetriableError: per the Dataverse error table.
+        """
+        table = self._catalog.table(entity_set)
+        wanted: dict[str, str] = {}
+        for given in ids:
+            wanted.setdefault(guid_literal(given), given)
+        if not wanted:
+            return {}
+        base = {"$select": wire_select(table, select)} if select else {}
+
+        def fetch(chunk: list[str]) -> list[Record]:
+            params = {**base, "$filter": any_of(table.primary_key, [uuid.UUID(i) for i in chunk])}
+            return [row for page in self._pages(table, params, MAX_PAGE_SIZE) for row in page]
+
+        found: dict[str, Record] = {}
+        for rows in self._parallel(fetch, _chunks_by_length(list(wanted), len(table.primary_key) + 44)):
+            for row in rows:
+                key = str(row.get(table.primary_key, "")).lower()
+                if key in wanted:
+                    found[wanted[key]] = row
+        return found
+
+    def count_rows(self, entity_set: str, *, filter: str | None = None) -> int:
+        """How many rows match.
+
+        ``$count`` stops at 5,000; above that the ids are paged through (one request per 5,000
+        rows, primary key only), so the answer is exact but costs more on large tables.
+
+        Raises:
+            PermanentError: unknown table or invalid filter.
+            ConfigurationError, RetriableError: per the Dataverse error table.
+        """
+        table = self._catalog.table(entity_set)
+        params = {"$select": table.primary_key, "$count": "true"}
+        if filter:
+            params["$filter"] = filter
+        body = self._api.get_json(
+            table.entity_set,
+            params=params,
+            headers={"Prefer": f"odata.maxpagesize=1,{_COUNT_ANNOTATIONS}"},
+            doing=f"counting {entity_set}",
+        )
+        count = int(body.get("@odata.count", 0))
+        exceeded = body.get("@Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded", count >= COUNT_LIMIT)
+        if not exceeded:
+            return count
+        paged = {"$select": table.primary_key, **({"$filter": filter} if filter else {})}
+        return sum(len(page) for page in self._pages(table, paged, MAX_PAGE_SIZE))
+
+    def _pages(self, table: TableMetadata, params: Mapping[str, str], page_size: int) -> Iterator[list[Record]]:
+        size = max(1, min(page_size, MAX_PAGE_SIZE))
+        # The same preference must go with every page request (Microsoft Learn, "Page results").
+        headers = {"Prefer": f"odata.maxpagesize={size},{_READ_ANNOTATIONS}"}
+        doing = f"reading {table.entity_set}"
+        path: str | None = table.entity_set
+        query: Mapping[str, str] | None = params
+        while path is not None:
+            body = self._api.get_json(path, params=query, headers=headers, doing=doing)
+            rows = [from_wire(table, row) for row in body.get("value") or [] if isinstance(row, dict)]
+            if rows:
+                yield rows
+            path, query = self._relative(body.get("@odata.nextLink")), None
+
+    def _relative(self, link: object) -> str | None:
+        # nextLink is absolute; the client sends paths below the API root.
+        if not isinstance(link, str) or not link:
+            return None
+        root = self._api.api_url + "/"
+        if link.lower().startswith(root.lower()):
+            return link[len(root) :]
+        marker = link.find("/api/data/v9.2/")
+        if marker < 0:
+            raise RetriableError(f"Dataverse: unexpected next-page link {link[:120]!r}", code="UnreadableResponse")
+        return link[marker + len("/api/data/v9.2/") :]
+
+    # -- writes ---------------------------------------------------------------------------------
+    def create_rows(self, entity_set: str, rows: Sequence[Mapping[str, Any]]) -> list[WriteOutcome]:
+        """Create many rows: ``CreateMultiple`` where the table supports it, else ``$batch``.
+
+        A row without its primary key gets a new GUID from us; the outcome's ``record_id`` is
+        the new row's id (``None`` when the create failed).
+
+        Raises:
+            PermanentError: unknown table. ConfigurationError: the application user may not write.
+            Row failures (bad values, throttling that outlasted the retries) are outcomes.
+        """
+        table = self._catalog.table(entity_set)
+        outcomes: list[WriteOutcome | None] = [None] * len(rows)
+        writes: list[_Write] = []
+        for index, row in enumerate(rows):
+            try:
+                body = to_wire(table, row, creating=True)
+                given = row.get(table.primary_key)
+                record_id = guid_literal(str(given)) if given else str(uuid.uuid4())
+            except PermanentError as error:
+                outcomes[index] = WriteOutcome(ok=False, error=error)
+                continue
+            body[table.primary_key] = record_id
+            writes.append(_Write(index, record_id, body, generated_id=not given))
+        self._write(table, "CreateMultiple", "POST", writes, outcomes)
+        self._settle_repeated_creates(table, writes, outcomes)
+        return _complete(outcomes)
+
+    def update_rows(self, entity_set: str, changes: Sequence[RecordChange]) -> list[WriteOutcome]:
+        """Update many rows: ``UpdateMultiple`` where the table supports it, else ``$batch``.
+
+        A change with an etag goes by ``$batch`` with ``If-Match`` (bulk messages carry no
+        per-row condition); the others use ``If-Match: *`` there, so no update creates a row.
+
+        Raises:
+            PermanentError: unknown table. ConfigurationError: the application user may not write.
+            Row failures (missing row, changed row, bad values) are outcomes.
+        """
+        table = self._catalog.table(entity_set)
+        outcomes: list[WriteOutcome | None] = [None] * len(changes)
+        plain: list[_Write] = []
+        conditional: list[_Write] = []
+        for index, change in enumerate(changes):
+            try:
+                record_id = guid_literal(change.record_id)
+                body = to_wire(table, change.values, creating=False)
+            except PermanentError as error:
+                outcomes[index] = WriteOutcome(ok=False, record_id=change.record_id, error=error)
+                continue
+            write = _Write(index, record_id, body, etag=change.etag)
+            (conditional if change.etag else plain).append(write)
+        self._write(table, "UpdateMultiple", "PATCH", plain, outcomes)
+        self._write(table, None, "PATCH", conditional, outcomes)
+        return _complete(outcomes)
+
+    def delete_rows(self, entity_set: str, ids: Sequence[str]) -> list[WriteOutcome]:
+        """Delete many rows by ``$batch``; a row already gone counts as deleted.
+
+        Raises:
+            PermanentError: unknown table. ConfigurationError: the application user may not delete.
+            Row failures are outcomes.
+        """
+        table = self._catalog.table(entity_set)
+        outcomes: list[WriteOutcome | None] = [None] * len(ids)
+        writes: list[_Write] = []
+        for index, given in enumerate(ids):
+            try:
+                writes.append(_Write(index, guid_literal(given), {}))
+            except PermanentError as error:
+                outcomes[index] = WriteOutcome(ok=False, record_id=given, error=error)
+        self._write(table, None, "DELETE", writes, outcomes)
+        return _complete(outcomes)
+
+    def _write(
+        self,
+        table: TableMetadata,
+        message: str | None,
+        method: str,
+        writes: list[_Write],
+        outcomes: list[WriteOutcome | None],
+    ) -> None:
+        if not writes:
+            return
+        key = (table.entity_set, message or "")
+        if message is not None and self._bulk_supported.get(key, True):
+            chunks = _chunks(writes, self._bulk_size)
+            if key not in self._bulk_supported:
+                # Learn whether the table takes the message from one chunk before sending the rest.
+                first = self._bulk_chunk(table, message, method, chunks[0])
+                results = [first, *self._parallel(lambda c: self._bulk_chunk(table, message, method, c), chunks[1:])]
+            else:
+                results = self._parallel(lambda c: self._bulk_chunk(table, message, method, c), chunks)
+        else:
+            results = self._parallel(lambda c: self._batch_chunk(table, method, c), _chunks(writes, self._batch_size))
+        for chunk_results in results:
+            for index, outcome in chunk_results:
+                outcomes[index] = outcome
+
+    def _bulk_chunk(
+        self, table: TableMetadata, message: str, method: str, chunk: list[_Write]
+    ) -> list[tuple[int, WriteOutcome]]:
+        key = (table.entity_set, message)
+        odata_type = f"Microsoft.Dynamics.CRM.{table.logical_name}"
+        targets = [{"@odata.type": odata_type, **write.body} for write in chunk]
+        for write, target in zip(chunk, targets, strict=True):
+            target[table.primary_key] = write.record_id
+        try:
+            self._api.send(
+                "POST",
+                f"{table.entity_set}/Microsoft.Dynamics.CRM.{message}",
+                json={"Targets": targets},
+                doing=f"{message} on {table.entity_set} ({len(chunk)} rows)",
+            )
+        except PermanentError as error:
+            if error.code in _UNSUPPORTED:
+                self._bulk_supported[key] = False
+            # All-or-nothing: one bad row failed them all; row by row, the others still land.
+            return self._batch_chunk(table, method, chunk)
+        except RetriableError as error:
+            return [(w.index, _failed(method, w, error)) for w in chunk]
+        self._bulk_supported[key] = True
+        return [(w.index, WriteOutcome(ok=True, record_id=w.record_id)) for w in chunk]
+
+    def _batch_chunk(self, table: TableMetadata, method: str, chunk: list[_Write]) -> list[tuple[int, WriteOutcome]]:
+        root = self._api.api_url
+        operations = []
+        for write in chunk:
+            if method == "POST":
+                operations.append(BatchOperation("POST", f"{root}/{table.entity_set}", write.body))
+            else:
+                url = f"{root}/{table.entity_set}({write.record_id})"
+                # If-Match keeps a PATCH from creating a row that is not there (an upsert).
+                headers = {"If-Match": write.etag or "*"} if method == "PATCH" else {}
+                operations.append(BatchOperation(method, url, write.body if method == "PATCH" else None, headers))
+        doing = f"writing {table.entity_set} in a batch of {len(chunk)}"
+        content_type, payload = encode_batch(operations)
+        try:
+            response = self._api.send(
+                "POST",
+                "$batch",
+                data=payload,
+                headers={"Content-Type": content_type, "Prefer": "odata.continue-on-error"},
+                doing=doing,
+            )
+            parts = decode_batch(response.headers.get("Content-Type", ""), response.content)
+        except (PermanentError, RetriableError) as error:
+            return [(w.index, _failed(method, w, error)) for w in chunk]
+        except ValueError:
+            unreadable = RetriableError(f"Dataverse: {doing}: unreadable batch response", code="UnreadableResponse")
+            return [(w.index, _failed(method, w, unreadable)) for w in chunk]
+        results = []
+        for position, write in enumerate(chunk):
+            if position >= len(parts):
+                missing = RetriableError(f"Dataverse: {doing}: no response for this row", code="BatchIncomplete")
+                results.append((write.index, _failed(method, write, missing)))
+                continue
+            results.append((write.index, self._part_outcome(method, write, parts[position], doing)))
+        return results
+
+    @staticmethod
+    def _part_outcome(method: str, write: _Write, part: PartResponse, doing: str) -> WriteOutcome:
+        if part.status < 400 or (method == "DELETE" and part.status == 404):
+            return WriteOutcome(ok=True, record_id=write.record_id)
+        return _failed(method, write, part_error(part.status, dict(part.headers), part.body, doing))
+
+    def _settle_repeated_creates(
+        self, table: TableMetadata, writes: list[_Write], outcomes: list[WriteOutcome | None]
+    ) -> None:
+        # A duplicate on an id we generated means an earlier attempt of this very call landed
+        # (its response was lost and the request retried); any other duplicate is a real conflict.
+        suspects = {
+            w.record_id: w
+            for w in writes
+            if w.generated_id
+            and (outcome := outcomes[w.index]) is not None
+            and outcome.error is not None
+            and outcome.error.code == DUPLICATE_RECORD
+        }
+        if not suspects:
+            return
+        for record_id in self.get_rows(table.entity_set, list(suspects), select=[table.primary_key]):
+            outcomes[suspects[record_id].index] = WriteOutcome(ok=True, record_id=record_id)
+
+    # -- parallelism ----------------------------------------------------------------------------
+    def _parallel(self, work: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        if len(items) <= 1:
+            return [work(item) for item in items]
+        # The client's gate bounds what is in flight; the pool only supplies that many threads.
+        with ThreadPoolExecutor(max_workers=min(len(items), self._api.dop_hint)) as pool:
+            return list(pool.map(work, items))
+
+
+def _failed(method: str, write: _Write, error: SyncError) -> WriteOutcome:
+    # A create that failed made no row, so it has no id to report.
+    return WriteOutcome(ok=False, record_id=None if method == "POST" else write.record_id, error=error)
+
+
+def _complete(outcomes: list[WriteOutcome | None]) -> list[WriteOutcome]:
+    done = [o for o in outcomes if o is not None]
+    assert len(done) == len(outcomes), "every write has an outcome"
+    return done
+
+
+def _chunks(items: Sequence[_T], size: int) -> list[list[_T]]:
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]
+
+
+def _chunks_by_length(ids: list[str], clause_length: int) -> list[list[str]]:
+    per_chunk = max(1, _FILTER_BUDGET // clause_length)
+    return _chunks(ids, per_chunk)

@@ -55,6 +55,8 @@ def connector_settings(
         "CONNECTOR_CA_BUNDLE": ca_bundle,
         "StateTablesConnection": tables,
         "ServiceBusConnection": str(servicebus["connection_string"]),
+        # Every minute locally, so a demo shows changes flowing without a long wait.
+        "SCHEDULE_MAPPING_SYNC": "0 * * * * *",
     }
 
 

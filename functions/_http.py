@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
@@ -21,7 +23,11 @@ _STATUS_BY_CATEGORY: list[tuple[type[SyncError], int]] = [
 ]
 _STATUS_BY_CODE: dict[str, int] = {
     "NotFound": 404,
+    "NotCoupled": 404,
+    "UnknownMapping": 404,
     "CouplingConflict": 409,
+    "AlreadyCoupled": 409,
+    "MergeConflict": 409,
 }
 
 
@@ -48,3 +54,39 @@ def sync_error_response(error: SyncError) -> func.HttpResponse:
     if status >= 500:
         _log.warning("request failed: %s: %s", error.code, error.message)
     return json_response({"error": {"code": error.code, "message": error.message}}, status, headers)
+
+
+def json_body(req: func.HttpRequest) -> dict[str, Any]:
+    """The request's JSON object body (empty body → ``{}``).
+
+    Raises:
+        PermanentError: ``InvalidJson`` when the body is not a JSON object.
+    """
+    raw = req.get_body()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as error:
+        raise PermanentError(f"the request body is not valid JSON: {error}", code="InvalidJson") from error
+    if not isinstance(body, dict):
+        raise PermanentError("the request body must be a JSON object", code="InvalidJson")
+    return body
+
+
+def http_errors(
+    handler: Callable[[func.HttpRequest], func.HttpResponse],
+) -> Callable[[func.HttpRequest], func.HttpResponse]:
+    """Answer categorized errors in the one error shape; anything else is a logged 500 with no detail."""
+
+    @functools.wraps(handler)
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        try:
+            return handler(req)
+        except SyncError as error:
+            return sync_error_response(error)
+        except Exception:
+            _log.exception("unexpected error in %s", handler.__name__)
+            return error_response("InternalError", "an unexpected error occurred; it has been logged", 500)
+
+    return wrapper

@@ -51,6 +51,12 @@ param bcCompanyId string
 @description('Token scope for the BC API.')
 param bcScope string = 'https://api.businesscentral.dynamics.com/.default'
 
+@description('JSON overrides of the default integration table mappings (see docs/mappings.md); empty for the defaults.')
+param mappingOverrides string = ''
+
+@description('NCRONTAB (6 fields) of the scheduled incremental sync of every mapping.')
+param scheduleMappingSync string = '0 */5 * * * *'
+
 @description('client_certificate mode only: path of the PEM (key and certificate) for Dataverse, readable by the app.')
 param dataverseClientCertificatePath string = ''
 
@@ -274,6 +280,8 @@ var connectorSettings = {
   StateTablesConnection__tableServiceUri: storage.outputs.tableEndpoint
   ServiceBusConnection__fullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
   AZURE_CLIENT_ID: identity.outputs.clientId
+  MAPPING_OVERRIDES: mappingOverrides
+  SCHEDULE_MAPPING_SYNC: scheduleMappingSync
 }
 
 module functionApp 'modules/functionapp.bicep' = {

@@ -7,17 +7,18 @@ connections and token caches are reused across invocations and nothing connects 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from azure.data.tables import TableServiceClient
 from azure.servicebus import ServiceBusClient
 
 from shared.adapters.auth import ManagedIdentityTokenProvider, MsalTokenProvider, TokenProvider
-from shared.adapters.business_central import BusinessCentralApi
+from shared.adapters.business_central import BusinessCentralAdapter, BusinessCentralApi
 from shared.adapters.clock import SystemClock
-from shared.adapters.dataverse import DataverseWebApi
+from shared.adapters.dataverse import DataverseAdapter, DataverseWebApi
 from shared.adapters.http_session import ApiSession
 from shared.adapters.probes import BusinessCentralProbe, DataverseProbe, ServiceBusProbe, TableStorageProbe
-from shared.adapters.servicebus import open_service_bus_client
+from shared.adapters.servicebus import ServiceBusQueue, open_service_bus_client
 from shared.adapters.tables import (
     TableCouplingStore,
     TableState,
@@ -28,14 +29,29 @@ from shared.adapters.tables import (
     table_service_client,
 )
 from shared.config import ClientCredential, Settings, get_settings
-from shared.ports import Clock, CouplingStore, HealthProbe, SyncErrorStore, SyncJobStore, WatermarkStore
+from shared.domain.mapping import TableMapping
+from shared.errors import PermanentError
+from shared.ports import (
+    BusinessCentralPort,
+    Clock,
+    CouplingStore,
+    DataversePort,
+    FullSyncStore,
+    HealthProbe,
+    MessageQueue,
+    SyncErrorStore,
+    SyncJobStore,
+    WatermarkStore,
+)
 from shared.resources import (
     QUEUE_SALES_ORDERS,
     TABLE_COUPLINGS,
+    TABLE_FULL_SYNC_RUNS,
     TABLE_SYNC_ERRORS,
     TABLE_SYNC_JOBS,
     TABLE_WATERMARKS,
 )
+from shared.usecases.sync_engine import SyncEngine
 
 
 def settings() -> Settings:
@@ -114,10 +130,22 @@ def dataverse_api() -> DataverseWebApi:
 
 
 @lru_cache(maxsize=1)
+def dataverse_port() -> DataversePort:
+    """The Dataverse port: the Web API adapter, its metadata cache kept for the process."""
+    return DataverseAdapter(dataverse_api())
+
+
+@lru_cache(maxsize=1)
 def business_central_api() -> BusinessCentralApi:
     """The BC API v2.0 client."""
     bc = settings().business_central
     return BusinessCentralApi(bc.api_url, _tokens("Business Central", bc.credential, bc.scope), _api_session())
+
+
+@lru_cache(maxsize=1)
+def business_central_port() -> BusinessCentralPort:
+    """The BC API v2.0 as the sync engine's port, scoped to the configured company."""
+    return BusinessCentralAdapter(business_central_api(), settings().business_central.company_id)
 
 
 def health_probes() -> list[HealthProbe]:
@@ -128,3 +156,119 @@ def health_probes() -> list[HealthProbe]:
         DataverseProbe(dataverse_api()),
         BusinessCentralProbe(business_central_api(), settings().business_central.company_id),
     ]
+
+
+@lru_cache(maxsize=1)
+def message_queue() -> MessageQueue:
+    """The connector's own queues."""
+    return ServiceBusQueue(service_bus_client())
+
+
+@lru_cache(maxsize=1)
+def _mappings() -> dict[str, TableMapping]:
+    from shared.mappings import registry
+
+    return {m.name: m for m in registry.configured_mappings(settings().mapping_overrides)}
+
+
+def all_mappings() -> tuple[TableMapping, ...]:
+    """Every mapping, defaults with the configured overrides, in full-sync order."""
+    return tuple(_mappings().values())
+
+
+def mapping(name: str) -> TableMapping:
+    """One mapping by name (case-insensitive). Raises PermanentError ``UnknownMapping``."""
+    found = _mappings().get(name.upper())
+    if found is None:
+        raise PermanentError(
+            f"There is no integration table mapping named {name!r}; known: {', '.join(_mappings())}.",
+            code="UnknownMapping",
+        )
+    return found
+
+
+def mapping_json(table_mapping: TableMapping) -> dict[str, Any]:
+    """A mapping as the HTTP surface shows it."""
+    from shared.mappings import registry
+
+    return registry.mapping_as_json(table_mapping)
+
+
+@lru_cache(maxsize=1)
+def sync_engine() -> SyncEngine:
+    """The sync engine over the real adapters."""
+    from shared.mappings import registry, transforms
+
+    return SyncEngine(
+        bc=business_central_port(),
+        dataverse=dataverse_port(),
+        couplings=coupling_store(),
+        jobs=sync_job_store(),
+        errors=sync_error_store(),
+        clock=clock(),
+        transforms=transforms.TRANSFORMS,
+        mappings=_mappings(),
+        lookup_key=registry.lookup_key,
+        base_currency_id=dataverse_port().base_currency_id,
+    )
+
+
+def record_ports() -> dict[str, Any]:
+    """What Synchronize Now needs (keyword arguments of ``records.synchronize_record``)."""
+    return {
+        "engine": sync_engine(),
+        "bc": business_central_port(),
+        "dataverse": dataverse_port(),
+        "couplings": coupling_store(),
+        "jobs": sync_job_store(),
+        "clock": clock(),
+    }
+
+
+def create_ports() -> dict[str, Any]:
+    """What create-and-couple needs (keyword arguments of ``records.create_in_*``)."""
+    return {"engine": sync_engine(), "couplings": coupling_store(), "jobs": sync_job_store(), "clock": clock()}
+
+
+def synchronize_ports() -> dict[str, Any]:
+    """What a scheduled or requested mapping sync needs (keyword arguments of ``synchronize_*``)."""
+    return {
+        "engine": sync_engine(),
+        "couplings": coupling_store(),
+        "jobs": sync_job_store(),
+        "watermarks": watermark_store(),
+        "clock": clock(),
+        "application_user_id": dataverse_port().application_user_id(),
+    }
+
+
+def full_sync_store() -> FullSyncStore:
+    """Full synchronization runs and review lines."""
+    from shared.adapters.tables import TableFullSyncStore
+
+    return TableFullSyncStore(table_state().table(TABLE_FULL_SYNC_RUNS))
+
+
+def full_sync_ports() -> dict[str, Any]:
+    """What a full-sync line worker needs (keyword arguments of ``run_full_sync_line``)."""
+    return {
+        "engine": sync_engine(),
+        "bc": business_central_port(),
+        "dataverse": dataverse_port(),
+        "couplings": coupling_store(),
+        "jobs": sync_job_store(),
+        "runs": full_sync_store(),
+        "queue": message_queue(),
+        "clock": clock(),
+    }
+
+
+def coupling_ports() -> dict[str, Any]:
+    """What a match-based coupling job needs (keyword arguments of ``run_match_coupling_job``)."""
+    return {
+        "bc": business_central_port(),
+        "dataverse": dataverse_port(),
+        "couplings": coupling_store(),
+        "engine": sync_engine(),
+        "jobs": sync_job_store(),
+    }

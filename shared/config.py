@@ -56,6 +56,8 @@ SETTINGS: Final[dict[str, str]] = {
     "ServiceBusConnection__fullyQualifiedNamespace",
     "ServiceBusConnection__fullyQualifiedNamespace": "(optional) Service Bus namespace host, with a managed identity",
     "AZURE_CLIENT_ID": "(optional) client id of the user-assigned managed identity for Azure resources",
+    "MAPPING_OVERRIDES": "(optional) JSON that changes the default integration table mappings (docs/mappings.md)",
+    "SCHEDULE_MAPPING_SYNC": "NCRONTAB (6 fields) of the scheduled incremental sync of all mappings: 0 */5 * * * *",
 }
 
 _BC_DEFAULT_SCOPE: Final = "https://api.businesscentral.dynamics.com/.default"
@@ -134,6 +136,8 @@ class Settings:
     tables: TableStorageSettings
     service_bus: ServiceBusSettings
     ca_bundle: str | None = None
+    mapping_overrides: str | None = None
+    schedule_mapping_sync: str = "0 */5 * * * *"
 
 
 class _Reader:
@@ -230,6 +234,10 @@ def load_settings(values: Mapping[str, str]) -> Settings:
     if ca_bundle and not Path(ca_bundle).is_file():
         reader.problems.append(f"CONNECTOR_CA_BUNDLE names no file: {ca_bundle}")
 
+    schedule = reader.required("SCHEDULE_MAPPING_SYNC")
+    if schedule and len(schedule.split()) != 6:
+        reader.problems.append(f"SCHEDULE_MAPPING_SYNC must be a 6-field NCRONTAB expression, got {schedule!r}")
+
     if reader.problems:
         raise ConfigurationError("invalid settings: " + "; ".join(reader.problems), code="InvalidSettings")
     return Settings(
@@ -239,6 +247,8 @@ def load_settings(values: Mapping[str, str]) -> Settings:
         tables=tables,
         service_bus=service_bus,
         ca_bundle=ca_bundle,
+        mapping_overrides=reader.optional("MAPPING_OVERRIDES"),
+        schedule_mapping_sync=schedule,
     )
 
 

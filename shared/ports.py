@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from shared.domain.state import Coupling, JobCounters, JobStatus, SyncErrorRecord, SyncJob, Watermark
+from shared.domain.full_sync import FullSyncRun, ReviewLine
+from shared.domain.state import (
+    Coupling,
+    JobCounters,
+    JobStatus,
+    SyncDirection,
+    SyncErrorRecord,
+    SyncJob,
+    Watermark,
+)
 from shared.errors import SyncError
 
 __all__ = [
@@ -19,7 +28,9 @@ __all__ = [
     "Clock",
     "CouplingStore",
     "DataversePort",
+    "FullSyncStore",
     "HealthProbe",
+    "MessageQueue",
     "RecordChange",
     "SyncErrorStore",
     "SyncJobStore",
@@ -93,8 +104,10 @@ class CouplingStore(Protocol):
         """Remove a coupling; returns what was removed, ``None`` if it was not coupled."""
         ...
 
-    def list_couplings(self, mapping: str, *, skipped_only: bool = False) -> Iterator[Coupling]:
-        """All couplings of a mapping, lazily, page by page."""
+    def list_couplings(
+        self, mapping: str, *, skipped_only: bool = False, failed_toward: SyncDirection | None = None
+    ) -> Iterator[Coupling]:
+        """Couplings of a mapping, lazily; only skipped ones, or only those failed toward a side."""
         ...
 
 
@@ -251,4 +264,40 @@ class DataversePort(Protocol):
 
     def application_user_id(self) -> str:
         """The connector's own user id (WhoAmI), to leave out its own writes (the echo rule)."""
+        ...
+
+    def base_currency_id(self) -> str | None:
+        """The organisation's base currency (``organizations``' ``basecurrencyid``), which stands for BC's LCY."""
+        ...
+
+
+class MessageQueue(Protocol):
+    """Sends work to the connector's own Service Bus queues."""
+
+    def send(self, queue: str, body: Mapping[str, Any], *, message_id: str | None = None) -> None:
+        """Send one JSON message; ``message_id`` lets Service Bus drop a duplicate send."""
+        ...
+
+
+class FullSyncStore(Protocol):
+    """Full synchronization runs and their review lines."""
+
+    def create_run(self, run: FullSyncRun, lines: list[ReviewLine]) -> None:
+        """Store a new run with its lines, atomically."""
+        ...
+
+    def get_run(self, run_id: str) -> tuple[FullSyncRun, list[ReviewLine]] | None:
+        """A run and its lines in review order, or ``None``."""
+        ...
+
+    def running_runs(self) -> list[FullSyncRun]:
+        """Runs not finished yet."""
+        ...
+
+    def update_line(self, run_id: str, line: ReviewLine, *, order: int) -> ReviewLine | None:
+        """Conditional write of a line read earlier; ``None`` when another worker changed it first."""
+        ...
+
+    def finish_run(self, run_id: str, finished_at: datetime) -> None:
+        """Mark a run finished."""
         ...

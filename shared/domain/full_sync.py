@@ -5,11 +5,22 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from shared.domain.mapping import TableMapping
 from shared.domain.state import JobCounters
 
-__all__ = ["LineStatus", "Recommendation", "ReviewLine", "SideCounts", "recommend", "review_lines", "startable"]
+__all__ = [
+    "FullSyncRun",
+    "LineStatus",
+    "Recommendation",
+    "ReviewLine",
+    "RunStatus",
+    "SideCounts",
+    "recommend",
+    "review_lines",
+    "startable",
+]
 
 OPTION_MAPPINGS = frozenset({"PAYMENT TERMS", "SHIPMENT METHOD", "SHIPPING AGENT"})
 UNIT_MAPPINGS = frozenset({"UNIT OF MEASURE", "UNIT GROUP", "ITEM UOM", "RESOURCE UOM"})
@@ -55,6 +66,27 @@ class ReviewLine:
     to_dataverse: JobCounters = field(default_factory=JobCounters)
     from_dataverse: JobCounters = field(default_factory=JobCounters)
     message: str = ""
+    to_dataverse_job_id: str | None = None
+    from_dataverse_job_id: str | None = None
+    coupling_job_id: str | None = None
+    etag: str | None = field(default=None, compare=False)
+
+
+class RunStatus(enum.StrEnum):
+    """Where a full synchronization run is."""
+
+    RUNNING = "Running"
+    FINISHED = "Finished"
+
+
+@dataclass(frozen=True)
+class FullSyncRun:
+    """One full synchronization: when it started and whether it is done."""
+
+    run_id: str
+    status: RunStatus
+    started_at: datetime
+    finished_at: datetime | None = None
 
 
 def recommend(mapping_name: str, counts: SideCounts) -> Recommendation:

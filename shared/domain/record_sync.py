@@ -28,6 +28,7 @@ __all__ = [
     "coupling_after_success",
     "decide",
     "desired_values",
+    "source_value",
     "values_equal",
 ]
 
@@ -178,7 +179,7 @@ def desired_values(
         target = field_mapping.target_field(direction)
         if target is None:
             continue
-        value = _source_value(field_mapping, direction, source, transforms)
+        value = source_value(field_mapping, direction, source, transforms)
         if field_mapping.lookup is not None:
             resolved = _resolve_lookup(field_mapping, direction, value, lookups=lookups, mapping=mapping, errors=errors)
             if resolved is _UNRESOLVED:
@@ -193,7 +194,7 @@ def desired_values(
 _UNRESOLVED = object()
 
 
-def _source_value(
+def source_value(
     field_mapping: FieldMapping,
     direction: SyncDirection,
     source: Mapping[str, Any],

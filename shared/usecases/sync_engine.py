@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,10 +27,13 @@ from shared.domain.record_sync import (
     coupling_after_failure,
     coupling_after_success,
     decide,
+    source_value,
 )
 from shared.domain.state import Coupling, JobCounters, SyncDirection, SyncErrorRecord
 from shared.domain.watermarks import ReadWindow, parse_instant
 from shared.errors import RetriableError, SyncError
+from shared.mappings.transforms import LCY_LOOKUP_KEY, with_base_currency
+from shared.odata import any_of
 from shared.ports import (
     BusinessCentralPort,
     Clock,
@@ -126,7 +129,13 @@ class SyncEngine:
         errors: SyncErrorStore,
         clock: Clock,
         transforms: Mapping[str, Transform],
+        mappings: Mapping[str, TableMapping],
+        lookup_key: Callable[[str, str], str],
+        base_currency_id: Callable[[], str | None],
     ) -> None:
+        self._mappings = mappings
+        self._lookup_key = lookup_key
+        self._base_currency_id = base_currency_id
         self._bc = bc
         self._dataverse = dataverse
         self._couplings = couplings
@@ -271,28 +280,72 @@ class SyncEngine:
     # -- lookups ---------------------------------------------------------------------------
 
     def _lookups(self, mapping: TableMapping, direction: SyncDirection, records: Any) -> LookupTable:
-        """Resolve every lookup value the page needs through the referenced mappings' couplings."""
+        """Resolve every lookup value the page needs through the referenced mappings' couplings.
+
+        Values are taken as ``decide`` will see them (constant or source field, transformed). A
+        lookup keyed by a BC *code* (e.g. a salesperson code) is translated through the
+        referenced BC records; Dataverse's base currency stands for BC's blank currency (LCY).
+        """
         records = list(records)
         to_dataverse: dict[str, dict[str, str]] = {}
         to_bc: dict[str, dict[str, str]] = {}
+        needs_base_currency = False
         for field_mapping in mapping.fields_for(direction):
             if field_mapping.lookup is None:
                 continue
-            source_field = field_mapping.source_field(direction)
-            if source_field is None:
+            keys = set()
+            for record in records:
+                value = source_value(field_mapping, direction, record, self._transforms)
+                if value == LCY_LOOKUP_KEY or (
+                    direction is SyncDirection.FROM_DATAVERSE and field_mapping.lookup == "CURRENCY"
+                ):
+                    needs_base_currency = True
+                if value not in (None, "", LCY_LOOKUP_KEY) and not _is_empty_guid(value):
+                    keys.add(str(value))
+            if not keys:
                 continue
-            values = {str(r[source_field]) for r in records if r.get(source_field) not in (None, "")}
-            if not values:
-                continue
+            key_field = self._lookup_key(mapping.name, field_mapping.bc_field) if field_mapping.bc_field else "id"
             if direction is SyncDirection.TO_DATAVERSE:
-                found = self._couplings.get_many_by_bc_ids(field_mapping.lookup, values)
                 to_dataverse.setdefault(field_mapping.lookup, {}).update(
-                    {k.lower() if _is_guid(k) else k: c.dataverse_id for k, c in found.items()}
+                    self._bc_keys_to_dataverse(field_mapping.lookup, key_field, keys)
                 )
             else:
-                found = self._couplings.get_many_by_dataverse_ids(field_mapping.lookup, {v.lower() for v in values})
-                to_bc.setdefault(field_mapping.lookup, {}).update({k.lower(): c.bc_id for k, c in found.items()})
-        return LookupTable(to_dataverse=to_dataverse, to_bc=to_bc)
+                to_bc.setdefault(field_mapping.lookup, {}).update(
+                    self._dataverse_ids_to_bc_keys(field_mapping.lookup, key_field, keys)
+                )
+        lookups = LookupTable(to_dataverse=to_dataverse, to_bc=to_bc)
+        if needs_base_currency:
+            base = self._base_currency_id()
+            if base:
+                lookups = with_base_currency(lookups, base)
+        return lookups
+
+    def _referenced(self, mapping_name: str) -> TableMapping | None:
+        return self._mappings.get(mapping_name)
+
+    def _bc_keys_to_dataverse(self, lookup: str, key_field: str, keys: set[str]) -> dict[str, str]:
+        """BC lookup values (ids, or codes of ``key_field``) → coupled Dataverse ids."""
+        ids_by_key = {k.lower(): k.lower() for k in keys if _is_guid(k)} if key_field == "id" else {}
+        referenced = self._referenced(lookup)
+        if key_field != "id" and referenced is not None:
+            filter_ = any_of(key_field, sorted(keys))
+            for page in self._bc.list_records(referenced.bc_entity_set, filter=filter_, select=[key_field]):
+                for record in page:
+                    ids_by_key[str(record[key_field])] = str(record["id"]).lower()
+        found = self._couplings.get_many_by_bc_ids(lookup, set(ids_by_key.values()))
+        return {key: found[bc_id].dataverse_id for key, bc_id in ids_by_key.items() if bc_id in found}
+
+    def _dataverse_ids_to_bc_keys(self, lookup: str, key_field: str, keys: set[str]) -> dict[str, str]:
+        """Dataverse row ids → the coupled BC value (its id, or its ``key_field`` code)."""
+        found = self._couplings.get_many_by_dataverse_ids(lookup, {k.lower() for k in keys if _is_guid(k)})
+        if key_field == "id":
+            return {dv_id: c.bc_id for dv_id, c in found.items()}
+        referenced = self._referenced(lookup)
+        if referenced is None:
+            return {}
+        records = self._bc.get_records(referenced.bc_entity_set, [c.bc_id for c in found.values()])
+        codes = {k.lower(): str(v.get(key_field, "")) for k, v in records.items()}
+        return {dv_id: codes[c.bc_id] for dv_id, c in found.items() if codes.get(c.bc_id)}
 
     # -- carrying out decisions ------------------------------------------------------------
 
@@ -420,3 +473,7 @@ class SyncEngine:
 
 def _is_guid(value: str) -> bool:
     return len(value) == 36 and value.count("-") == 4
+
+
+def _is_empty_guid(value: Any) -> bool:
+    return isinstance(value, str) and value == "00000000-0000-0000-0000-000000000000"

@@ -288,7 +288,7 @@ def test_couplings_from_bulk_reads_can_be_updated_without_another_read(
     # The Dataverse-side bulk read was taken before that write: it is stale now.
     with pytest.raises(RetriableError):
         couplings.update(by_dv[first_dv].with_changes(consecutive_failures=5))
-    second_bc, second_dv = pairs[1]
+    _, second_dv = pairs[1]
     couplings.update(by_dv[second_dv].with_changes(consecutive_failures=1))
     mirror = couplings.get_by_dataverse_id(unique_mapping, second_dv)
     assert mirror is not None and mirror.consecutive_failures == 1

@@ -2,12 +2,14 @@
 
 from shared.adapters.tables._service import TableState, open_table_state, table_service_client
 from shared.adapters.tables.couplings import TableCouplingStore
+from shared.adapters.tables.full_sync_runs import TableFullSyncStore
 from shared.adapters.tables.sync_errors import TableSyncErrorStore
 from shared.adapters.tables.sync_jobs import TableSyncJobStore
 from shared.adapters.tables.watermarks import TableWatermarkStore
 
 __all__ = [
     "TableCouplingStore",
+    "TableFullSyncStore",
     "TableState",
     "TableSyncErrorStore",
     "TableSyncJobStore",

@@ -20,7 +20,7 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.adapters.tables._errors import map_table_error, table_errors
 from shared.adapters.tables._keys import decode_key, encode_key
-from shared.domain.state import Coupling
+from shared.domain.state import Coupling, SyncDirection
 from shared.errors import PermanentError, RetriableError
 
 SCHEMA_VERSION = 1
@@ -197,12 +197,21 @@ class TableCouplingStore:
             raise map_table_error(error, f"uncoupling {mapping} {bc_id}") from error
         return current
 
-    def list_couplings(self, mapping: str, *, skipped_only: bool = False) -> Iterator[Coupling]:
-        """Every coupling of a mapping, lazily (the SDK pages through the partition)."""
+    def list_couplings(
+        self, mapping: str, *, skipped_only: bool = False, failed_toward: SyncDirection | None = None
+    ) -> Iterator[Coupling]:
+        """Couplings of a mapping, lazily (the SDK pages through the partition).
+
+        ``skipped_only`` keeps skipped ones; ``failed_toward`` keeps the not-skipped ones whose
+        last sync in that direction failed (the ones a scheduled run retries first).
+        """
         partition = encode_key(mapping)
         query = f"PartitionKey eq {_odata_string(partition)} and RowKey ge 'bc:' and RowKey lt 'bc;'"
         if skipped_only:
             query += " and Skipped eq true"
+        if failed_toward is not None:
+            column = "LastResultToDataverse" if failed_toward is SyncDirection.TO_DATAVERSE else "LastResultToBc"
+            query += f" and {column} eq 'Failure' and Skipped eq false"
         with table_errors(f"listing couplings of {mapping}"):
             for entity in self._table.query_entities(query, results_per_page=1000):
                 yield _coupling(mapping, entity, entity.metadata["etag"])

@@ -1,0 +1,213 @@
+"""Full synchronization with review (behaviour reference §3), run in the background.
+
+Starting a run stores a review line per mapping with its recommendation and queues an
+"advance" message. Advancing claims every line whose dependencies are satisfied (a conditional
+write, so two workers never start the same line) and queues one message per claimed line. A
+line's worker couples by match where the recommendation says so, then runs both passes with
+"create uncoupled" and "force" on, records its jobs, and queues another "advance". The run ends
+when no line can make progress. Progress is readable at any time.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from shared.domain.full_sync import (
+    FullSyncRun,
+    LineStatus,
+    Recommendation,
+    ReviewLine,
+    RunStatus,
+    SideCounts,
+    review_lines,
+    run_finished,
+    startable,
+)
+from shared.domain.mapping import TableMapping
+from shared.domain.record_sync import SyncOptions
+from shared.domain.state import JobType, SyncDirection
+from shared.errors import PermanentError, SyncError
+from shared.ports import (
+    BusinessCentralPort,
+    Clock,
+    CouplingStore,
+    DataversePort,
+    FullSyncStore,
+    MessageQueue,
+    SyncJobStore,
+)
+from shared.resources import QUEUE_FULL_SYNC
+from shared.usecases._jobs import finish_job, start_job
+from shared.usecases.match_coupling import couple_by_match
+from shared.usecases.sync_engine import SyncEngine
+from shared.usecases.synchronize import passes_of
+
+__all__ = ["advance_full_sync", "parse_full_sync_message", "run_full_sync_line", "start_full_sync"]
+
+_STALE_RUN = timedelta(days=1)  # a run older than this no longer blocks a new one (as the built-in)
+
+
+def _side_counts(mapping: TableMapping, bc: BusinessCentralPort, dataverse: DataversePort) -> SideCounts:
+    bc_count = bc.count_records(mapping.bc_entity_set, filter=mapping.bc_filter)
+    dataverse_count = dataverse.count_rows(mapping.dataverse_entity_set, filter=mapping.dataverse_filter)
+    only_base = False
+    if mapping.name == "CURRENCY" and dataverse_count == 1:
+        rows = [r for page in dataverse.list_rows(mapping.dataverse_entity_set, select=["exchangerate"]) for r in page]
+        only_base = len(rows) == 1 and float(rows[0].get("exchangerate") or 0) == 1.0
+    return SideCounts(bc_count, dataverse_count, dataverse_only_base_currency=only_base)
+
+
+def start_full_sync(
+    mappings: Sequence[TableMapping],
+    *,
+    bc: BusinessCentralPort,
+    dataverse: DataversePort,
+    runs: FullSyncStore,
+    queue: MessageQueue,
+    clock: Clock,
+) -> FullSyncRun:
+    """Review every mapping and start a run in the background.
+
+    Raises:
+        PermanentError: ``FullSyncRunning`` when a run started less than a day ago is not finished.
+    """
+    now = clock.now()
+    busy = [r for r in runs.running_runs() if now - r.started_at < _STALE_RUN]
+    if busy:
+        raise PermanentError(
+            f"A full synchronization is already running (run {busy[0].run_id}); wait for it to finish.",
+            code="FullSyncRunning",
+        )
+    eligible = [m for m in mappings if passes_of(m)]
+    lines = review_lines(eligible, {m.name: _side_counts(m, bc, dataverse) for m in eligible})
+    run = FullSyncRun(uuid.uuid4().hex, RunStatus.RUNNING, now)
+    runs.create_run(run, lines)
+    queue.send(QUEUE_FULL_SYNC, {"type": "advance", "runId": run.run_id}, message_id=f"{run.run_id}-start")
+    return run
+
+
+def _load(runs: FullSyncStore, run_id: str) -> tuple[FullSyncRun, list[ReviewLine]]:
+    found = runs.get_run(run_id)
+    if found is None:
+        raise PermanentError(f"There is no full synchronization run {run_id}.", code="NotFound")
+    return found
+
+
+def advance_full_sync(run_id: str, *, runs: FullSyncStore, queue: MessageQueue, clock: Clock) -> list[str]:
+    """Start every line whose dependencies are satisfied; finish the run when nothing can move.
+
+    Returns the mappings this call started. Safe to run twice at once: a line is claimed by a
+    conditional write, and only the claimer queues it.
+    """
+    run, lines = _load(runs, run_id)
+    if run.status is RunStatus.FINISHED:
+        return []
+    started = []
+    for name in startable(lines):
+        order = next(i for i, line in enumerate(lines) if line.mapping == name)
+        claimed = runs.update_line(run_id, replace(lines[order], status=LineStatus.IN_PROCESS), order=order)
+        if claimed is not None:
+            queue.send(
+                QUEUE_FULL_SYNC, {"type": "line", "runId": run_id, "mapping": name}, message_id=f"{run_id}-{name}"
+            )
+            started.append(name)
+    _, lines = _load(runs, run_id)
+    if run_finished(lines):
+        runs.finish_run(run_id, clock.now())
+    return started
+
+
+def run_full_sync_line(
+    run_id: str,
+    mapping: TableMapping,
+    *,
+    engine: SyncEngine,
+    bc: BusinessCentralPort,
+    dataverse: DataversePort,
+    couplings: CouplingStore,
+    jobs: SyncJobStore,
+    runs: FullSyncStore,
+    queue: MessageQueue,
+    clock: Clock,
+) -> ReviewLine | None:
+    """Run one claimed line: couple by match if recommended, then create-and-couple and force both passes.
+
+    A redelivered message for a line that is no longer in process does nothing.
+    """
+    _, lines = _load(runs, run_id)
+    order, line = next(((i, ln) for i, ln in enumerate(lines) if ln.mapping == mapping.name), (-1, None))
+    if line is None or line.status is not LineStatus.IN_PROCESS:
+        return None
+    failed = 0
+    messages: list[str] = []
+    updates: dict[str, Any] = {}
+    try:
+        if line.recommendation is Recommendation.COUPLE_RECORDS and mapping.match_fields():
+            coupling_job = start_job(
+                mapping.name, SyncDirection.TO_DATAVERSE, jobs=jobs, clock=clock, job_type=JobType.COUPLING
+            )
+            updates["coupling_job_id"] = coupling_job.job_id
+            couple_by_match(
+                mapping,
+                bc=bc,
+                dataverse=dataverse,
+                couplings=couplings,
+                engine=engine,
+                jobs=jobs,
+                job_id=coupling_job.job_id,
+                create_new_if_no_match=True,
+                sync_after=False,  # the forced passes below bring every coupled pair in line
+            )
+            finish_job(mapping.name, coupling_job.job_id, jobs=jobs)
+        for direction in passes_of(mapping):
+            job = start_job(mapping.name, direction, jobs=jobs, clock=clock)
+            key = "to_dataverse_job_id" if direction is SyncDirection.TO_DATAVERSE else "from_dataverse_job_id"
+            updates[key] = job.job_id
+            engine.run_pass(
+                mapping,
+                direction,
+                job_id=job.job_id,
+                options=SyncOptions(force=True, create_uncoupled=True),
+                window=None,
+            )
+            done = finish_job(mapping.name, job.job_id, jobs=jobs)
+            failed += done.counters.failed
+            if done.message:
+                messages.append(f"{direction.value}: {done.message}")
+    except SyncError as error:
+        failed += 1
+        messages.append(error.message)
+    status = LineStatus.ERROR if failed else LineStatus.FINISHED
+    finished = replace(line, status=status, message="; ".join(messages), **updates)
+    stored = runs.update_line(run_id, finished, order=order)
+    queue.send(
+        QUEUE_FULL_SYNC,
+        {"type": "advance", "runId": run_id},
+        message_id=f"{run_id}-after-{mapping.name}-{status.value}",
+    )
+    return stored
+
+
+def parse_full_sync_message(body: bytes) -> tuple[str, str, str | None]:
+    """``(type, runId, mapping)`` of a full-sync queue message.
+
+    Raises:
+        PermanentError: ``MalformedMessage``.
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise PermanentError("malformed full-sync message: not JSON", code="MalformedMessage") from None
+    if not isinstance(document, dict) or document.get("type") not in {"advance", "line"}:
+        raise PermanentError("malformed full-sync message: type must be advance or line", code="MalformedMessage")
+    run_id, mapping = document.get("runId"), document.get("mapping")
+    if not isinstance(run_id, str) or not run_id:
+        raise PermanentError("malformed full-sync message: runId is missing", code="MalformedMessage")
+    if document["type"] == "line" and (not isinstance(mapping, str) or not mapping):
+        raise PermanentError("malformed full-sync message: mapping is missing", code="MalformedMessage")
+    return document["type"], run_id, mapping if isinstance(mapping, str) else None

@@ -1,0 +1,168 @@
+"""Scheduled and on-demand synchronization of a mapping's modified records (both passes).
+
+BC → Sales runs first, then Sales → BC, as the built-in does. Each pass: retry the couplings
+whose last sync toward that side failed (and are not skipped), then read what changed since the
+pass's watermark, sync it, and move the watermark on once everything read is committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from shared.adapters.tables.sync_jobs import new_job_id
+from shared.domain.full_sync import dependency_order
+from shared.domain.mapping import TableMapping
+from shared.domain.messages import SyncMappingRequest
+from shared.domain.record_sync import SyncOptions
+from shared.domain.state import JobStatus, JobType, SyncDirection, SyncJob, Watermark
+from shared.domain.watermarks import next_watermark, plan_window
+from shared.errors import PermanentError, RetriableError, SyncError
+from shared.ports import Clock, CouplingStore, MessageQueue, SyncJobStore, WatermarkStore
+from shared.resources import QUEUE_RECORD_SYNC
+from shared.usecases._jobs import finish_job, start_job
+from shared.usecases.sync_engine import SyncEngine
+
+__all__ = [
+    "PASS_NAMES",
+    "SyncRun",
+    "passes_of",
+    "request_mapping_sync",
+    "synchronize_all",
+    "synchronize_modified",
+    "synchronize_records",
+]
+
+PASS_NAMES = {SyncDirection.TO_DATAVERSE: "bc", SyncDirection.FROM_DATAVERSE: "dataverse"}
+
+
+@dataclass(frozen=True)
+class SyncRun:
+    """The job rows one synchronization of one mapping produced (one per pass)."""
+
+    mapping: str
+    jobs: tuple[SyncJob, ...]
+
+
+def request_mapping_sync(
+    mapping: TableMapping, *, jobs: SyncJobStore, queue: MessageQueue, clock: Clock
+) -> dict[SyncDirection, str]:
+    """Queue a synchronization of ``mapping``'s modified records; returns its job ids by pass.
+
+    The job rows exist (Running) before the message is sent, so the caller can watch them at
+    once; the queue message is idempotent by the first job id.
+    """
+    started = clock.now()
+    job_ids = {}
+    for direction in passes_of(mapping):
+        job = jobs.start(SyncJob(new_job_id(started), mapping.name, JobType.SYNCHRONIZATION, direction, started))
+        job_ids[direction] = job.job_id
+    if not job_ids:
+        raise PermanentError(f"The mapping {mapping.name} has no enabled field mappings.", code="NothingToSync")
+    request = SyncMappingRequest(mapping.name, job_ids)
+    queue.send(QUEUE_RECORD_SYNC, request.to_json(), message_id=next(iter(job_ids.values())))
+    return job_ids
+
+
+def passes_of(mapping: TableMapping) -> list[SyncDirection]:
+    """The passes a mapping runs, BC → Sales first."""
+    return [
+        d
+        for d in (SyncDirection.TO_DATAVERSE, SyncDirection.FROM_DATAVERSE)
+        if mapping.allows(d) and mapping.fields_for(d)
+    ]
+
+
+def synchronize_modified(
+    mapping: TableMapping,
+    *,
+    engine: SyncEngine,
+    couplings: CouplingStore,
+    jobs: SyncJobStore,
+    watermarks: WatermarkStore,
+    clock: Clock,
+    application_user_id: str | None,
+    job_ids: Mapping[SyncDirection, str] | None = None,
+) -> SyncRun:
+    """Run both passes of ``mapping`` over what changed since its watermarks.
+
+    A pass that cannot read its source is recorded as a failed job (its watermark stays), and
+    the other pass still runs. Raises nothing for record-level failures: they are in the job.
+    """
+    run_started = clock.now()
+    finished: list[SyncJob] = []
+    for direction in passes_of(mapping):
+        existing = jobs.get(mapping.name, job_ids[direction]) if job_ids and direction in job_ids else None
+        if existing is not None and existing.status is not JobStatus.RUNNING:
+            continue  # a redelivered request whose pass already finished
+        job = existing or start_job(mapping.name, direction, jobs=jobs, clock=clock)
+        pass_name = PASS_NAMES[direction]
+        stored = watermarks.get(mapping.name, pass_name)
+        window = plan_window(stored.value if stored else None, run_started)
+        # The echo rule: the Sales pass leaves out rows the connector itself wrote last.
+        exclude = application_user_id if direction is SyncDirection.FROM_DATAVERSE else None
+        try:
+            retry_ids = [
+                c.bc_id if direction is SyncDirection.TO_DATAVERSE else c.dataverse_id
+                for c in couplings.list_couplings(mapping.name, failed_toward=direction)
+            ]
+            if retry_ids:
+                engine.sync_ids(mapping, direction, retry_ids, job_id=job.job_id, options=SyncOptions())
+            result = engine.run_pass(
+                mapping, direction, job_id=job.job_id, options=SyncOptions(), window=window, exclude_modified_by=exclude
+            )
+        except SyncError as error:
+            finished.append(jobs.finish(mapping.name, job.job_id, JobStatus.FAILED, error.message))
+            continue
+        moved = next_watermark(stored.value if stored else None, result.newest_seen, window)
+        if moved is not None and (stored is None or moved != stored.value):
+            # A concurrent run that moved it first wins; both read the same records.
+            with contextlib.suppress(RetriableError):
+                watermarks.advance(Watermark(mapping.name, pass_name, moved, etag=stored.etag if stored else None))
+        finished.append(finish_job(mapping.name, job.job_id, jobs=jobs))
+    return SyncRun(mapping.name, tuple(finished))
+
+
+def synchronize_all(
+    mappings: Sequence[TableMapping],
+    *,
+    engine: SyncEngine,
+    couplings: CouplingStore,
+    jobs: SyncJobStore,
+    watermarks: WatermarkStore,
+    clock: Clock,
+    application_user_id: str | None,
+) -> list[SyncRun]:
+    """The scheduled run: every mapping, dependencies first, both passes each."""
+    return [
+        synchronize_modified(
+            m,
+            engine=engine,
+            couplings=couplings,
+            jobs=jobs,
+            watermarks=watermarks,
+            clock=clock,
+            application_user_id=application_user_id,
+        )
+        for m in dependency_order(mappings)
+    ]
+
+
+def synchronize_records(
+    mapping: TableMapping,
+    direction: SyncDirection,
+    ids: Sequence[str],
+    *,
+    engine: SyncEngine,
+    jobs: SyncJobStore,
+    clock: Clock,
+) -> SyncJob:
+    """Sync the given source records now (pushed by a BC webhook or by Dataverse), in one job."""
+    job = start_job(mapping.name, direction, jobs=jobs, clock=clock)
+    try:
+        engine.sync_ids(mapping, direction, ids, job_id=job.job_id, options=SyncOptions())
+    except SyncError as error:
+        jobs.finish(mapping.name, job.job_id, JobStatus.FAILED, error.message)
+        raise
+    return finish_job(mapping.name, job.job_id, jobs=jobs)

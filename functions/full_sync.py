@@ -29,6 +29,7 @@ def http_start_full_sync(req: func.HttpRequest) -> func.HttpResponse:
         composition.all_mappings(),
         bc=composition.business_central_port(),
         dataverse=composition.dataverse_port(),
+        engine=composition.sync_engine(),
         runs=composition.full_sync_store(),
         queue=composition.message_queue(),
         clock=composition.clock(),

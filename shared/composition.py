@@ -210,6 +210,7 @@ def sync_engine() -> SyncEngine:
         mappings=_mappings(),
         lookup_key=registry.lookup_key,
         base_currency_id=dataverse_port().base_currency_id,
+        option_set_of=registry.option_set_of,
     )
 
 

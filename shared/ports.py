@@ -266,6 +266,18 @@ class DataversePort(Protocol):
         """The connector's own user id (WhoAmI), to leave out its own writes (the echo rule)."""
         ...
 
+    def list_options(self, entity: str, attribute: str) -> list[dict[str, Any]]:
+        """A local option set's options as ``{"value": "<int as text>", "label"}``."""
+        ...
+
+    def insert_option(self, entity: str, attribute: str, label: str) -> int:
+        """Add an option to a local option set; returns its value."""
+        ...
+
+    def update_option(self, entity: str, attribute: str, value: int, label: str) -> None:
+        """Relabel an option."""
+        ...
+
     def base_currency_id(self) -> str | None:
         """The organisation's base currency (``organizations``' ``basecurrencyid``), which stands for BC's LCY."""
         ...

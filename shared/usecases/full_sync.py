@@ -52,9 +52,11 @@ __all__ = ["advance_full_sync", "parse_full_sync_message", "run_full_sync_line",
 _STALE_RUN = timedelta(days=1)  # a run older than this no longer blocks a new one (as the built-in)
 
 
-def _side_counts(mapping: TableMapping, bc: BusinessCentralPort, dataverse: DataversePort) -> SideCounts:
+def _side_counts(
+    mapping: TableMapping, bc: BusinessCentralPort, dataverse: DataversePort, engine: SyncEngine
+) -> SideCounts:
     bc_count = bc.count_records(mapping.bc_entity_set, filter=mapping.bc_filter)
-    dataverse_count = dataverse.count_rows(mapping.dataverse_entity_set, filter=mapping.dataverse_filter)
+    dataverse_count = engine.count_dataverse(mapping)
     only_base = False
     if mapping.name == "CURRENCY" and dataverse_count == 1:
         rows = [r for page in dataverse.list_rows(mapping.dataverse_entity_set, select=["exchangerate"]) for r in page]
@@ -67,6 +69,7 @@ def start_full_sync(
     *,
     bc: BusinessCentralPort,
     dataverse: DataversePort,
+    engine: SyncEngine,
     runs: FullSyncStore,
     queue: MessageQueue,
     clock: Clock,
@@ -84,7 +87,7 @@ def start_full_sync(
             code="FullSyncRunning",
         )
     eligible = [m for m in mappings if passes_of(m)]
-    lines = review_lines(eligible, {m.name: _side_counts(m, bc, dataverse) for m in eligible})
+    lines = review_lines(eligible, {m.name: _side_counts(m, bc, dataverse, engine) for m in eligible})
     run = FullSyncRun(uuid.uuid4().hex, RunStatus.RUNNING, now)
     runs.create_run(run, lines)
     queue.send(QUEUE_FULL_SYNC, {"type": "advance", "runId": run.run_id}, message_id=f"{run.run_id}-start")

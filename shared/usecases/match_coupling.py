@@ -63,7 +63,7 @@ def couple_by_match(
     groups = match_groups(mapping)
     create_new = mapping.create_new_if_no_match if create_new_if_no_match is None else create_new_if_no_match
     sync_after = mapping.sync_after_match_coupling if sync_after is None else sync_after
-    key = dataverse.primary_key(mapping.dataverse_entity_set)
+    key = "value" if engine.is_option_mapping(mapping) else dataverse.primary_key(mapping.dataverse_entity_set)
     coupled_ids: list[str] = []
     unmatched: list[str] = []
     failed = 0
@@ -73,7 +73,7 @@ def couple_by_match(
         pending = [r for r in page if str(r["id"]).lower() not in already]
         for start in range(0, len(pending), _CHUNK):
             chunk = pending[start : start + _CHUNK]
-            coupled, left = _match_chunk(mapping, chunk, groups, key=key, dataverse=dataverse, couplings=couplings)
+            coupled, left = _match_chunk(mapping, chunk, groups, key=key, engine=engine, couplings=couplings)
             coupled_ids.extend(coupled)
             unmatched.extend(left)
     if unmatched and create_new:
@@ -117,7 +117,7 @@ def _match_chunk(
     groups: Sequence[tuple[FieldMapping, ...]],
     *,
     key: str,
-    dataverse: DataversePort,
+    engine: SyncEngine,
     couplings: CouplingStore,
 ) -> tuple[list[str], list[str]]:
     """Couple what a chunk of BC records matches; returns (coupled BC ids, unmatched BC ids)."""
@@ -133,7 +133,7 @@ def _match_chunk(
         query = " or ".join(clauses)
         if mapping.dataverse_filter:
             query = f"({mapping.dataverse_filter}) and ({query})"
-        rows = [row for page in dataverse.list_rows(mapping.dataverse_entity_set, filter=query) for row in page]
+        rows = engine.destination_rows(mapping, query)
         taken = couplings.get_many_by_dataverse_ids(mapping.name, [str(r[key]).lower() for r in rows])
         for bc_id, record_criteria in criteria.items():
             outcome = classify_candidates(record_criteria, rows, key=key, coupled_dataverse_ids=set(taken))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -76,6 +76,8 @@ class _Side:
         return str(record[self.key]).lower()
 
     def modified_at(self, record: Mapping[str, Any]) -> datetime | None:
+        if not self.modified_field:
+            return None
         value = record.get(self.modified_field)
         return parse_instant(value) if isinstance(value, str) and value else None
 
@@ -132,7 +134,9 @@ class SyncEngine:
         mappings: Mapping[str, TableMapping],
         lookup_key: Callable[[str, str], str],
         base_currency_id: Callable[[], str | None],
+        option_set_of: Callable[[str], Any] = lambda name: None,
     ) -> None:
+        self._option_set_of = option_set_of
         self._mappings = mappings
         self._lookup_key = lookup_key
         self._base_currency_id = base_currency_id
@@ -183,10 +187,83 @@ class SyncEngine:
             update_many=lambda changes: self._dataverse.update_rows(mapping.dataverse_entity_set, changes),
         )
 
+    def _option_side(self, mapping: TableMapping, entity: str, attribute: str) -> _Side:
+        """An option set playing the part of a table: its "rows" are ``{"value", "label"}``.
+
+        Option sets are small and have no modification times, so every read lists them all and
+        every record counts as changed (writes still happen only for differing labels).
+        """
+
+        def options() -> list[Record]:
+            return self._dataverse.list_options(entity, attribute)
+
+        def get_many(ids: Any) -> dict[str, Record]:
+            wanted = {str(i) for i in ids}
+            return {o["value"]: o for o in options() if o["value"] in wanted}
+
+        def create_many(rows: Sequence[Mapping[str, Any]]) -> list[WriteOutcome]:
+            outcomes = []
+            for row in rows:
+                label = str(row.get("label") or "")
+                try:
+                    value = str(self._dataverse.insert_option(entity, attribute, label))
+                except SyncError as error:
+                    outcomes.append(WriteOutcome(ok=False, error=error))
+                    continue
+                outcomes.append(WriteOutcome(ok=True, record_id=value, record={"value": value, "label": label}))
+            return outcomes
+
+        def update_many(changes: Sequence[RecordChange]) -> list[WriteOutcome]:
+            outcomes = []
+            for change in changes:
+                try:
+                    self._dataverse.update_option(entity, attribute, int(change.record_id), str(change.values["label"]))
+                except SyncError as error:
+                    outcomes.append(WriteOutcome(ok=False, record_id=change.record_id, error=error))
+                    continue
+                outcomes.append(WriteOutcome(ok=True, record_id=change.record_id))
+            return outcomes
+
+        return _Side(
+            name="dataverse",
+            entity_set=mapping.dataverse_entity_set,
+            key="value",
+            modified_field="",
+            filter=None,
+            read_pages=lambda window, exclude_user: iter([options()]),
+            get_many=get_many,
+            create_many=create_many,
+            update_many=update_many,
+        )
+
     def _sides(self, mapping: TableMapping, direction: SyncDirection) -> tuple[_Side, _Side]:
+        option_set = self._option_set_of(mapping.name)
+        dataverse = (
+            self._option_side(mapping, option_set.entity, option_set.attribute)
+            if option_set is not None
+            else self._dataverse_side(mapping)
+        )
         if direction is SyncDirection.TO_DATAVERSE:
-            return self._bc_side(mapping), self._dataverse_side(mapping)
-        return self._dataverse_side(mapping), self._bc_side(mapping)
+            return self._bc_side(mapping), dataverse
+        return dataverse, self._bc_side(mapping)
+
+    def is_option_mapping(self, mapping: TableMapping) -> bool:
+        """Whether the mapping's Dataverse side is an option set."""
+        return self._option_set_of(mapping.name) is not None
+
+    def destination_rows(self, mapping: TableMapping, filter: str | None) -> list[Record]:
+        """Dataverse rows of a mapping matching ``filter`` (an option mapping: all its options)."""
+        option_set = self._option_set_of(mapping.name)
+        if option_set is not None:
+            return self._dataverse.list_options(option_set.entity, option_set.attribute)
+        return [row for page in self._dataverse.list_rows(mapping.dataverse_entity_set, filter=filter) for row in page]
+
+    def count_dataverse(self, mapping: TableMapping) -> int:
+        """How many Dataverse rows (or options) a mapping has in its filter."""
+        option_set = self._option_set_of(mapping.name)
+        if option_set is not None:
+            return len(self._dataverse.list_options(option_set.entity, option_set.attribute))
+        return self._dataverse.count_rows(mapping.dataverse_entity_set, filter=mapping.dataverse_filter)
 
     # -- passes ----------------------------------------------------------------------------
 
@@ -336,8 +413,11 @@ class SyncEngine:
         return {key: found[bc_id].dataverse_id for key, bc_id in ids_by_key.items() if bc_id in found}
 
     def _dataverse_ids_to_bc_keys(self, lookup: str, key_field: str, keys: set[str]) -> dict[str, str]:
-        """Dataverse row ids → the coupled BC value (its id, or its ``key_field`` code)."""
-        found = self._couplings.get_many_by_dataverse_ids(lookup, {k.lower() for k in keys if _is_guid(k)})
+        """Dataverse row ids (or option values) → the coupled BC value (its id, or its ``key_field`` code)."""
+        option_lookup = self._option_set_of(lookup) is not None
+        found = self._couplings.get_many_by_dataverse_ids(
+            lookup, {k.lower() for k in keys if option_lookup or _is_guid(k)}
+        )
         if key_field == "id":
             return {dv_id: c.bc_id for dv_id, c in found.items()}
         referenced = self._referenced(lookup)
@@ -351,7 +431,8 @@ class SyncEngine:
 
     def _execute(self, context: _PassContext, work: _PageWork) -> JobCounters:
         """Write the page's inserts and updates in bulk, then settle every record's bookkeeping."""
-        decisions = work.decisions
+        decisions = {k: self._typed(context, d) for k, d in work.decisions.items()}
+        work.decisions = decisions
         inserts = [i for i, d in decisions.items() if d.action in {Action.INSERT, Action.RESTORE}]
         modifies = [i for i, d in decisions.items() if d.action is Action.MODIFY]
         outcomes: dict[str, WriteOutcome] = {}
@@ -373,6 +454,23 @@ class SyncEngine:
             if action.counter:
                 counts[action.counter] = counts.get(action.counter, 0) + 1
         return JobCounters(**counts)
+
+    def _typed(self, context: _PassContext, decision: RecordDecision) -> RecordDecision:
+        """Option values travel as text through couplings; Dataverse wants them as integers."""
+        if context.direction is not SyncDirection.TO_DATAVERSE or not decision.changes:
+            return decision
+        option_fields = {
+            f.dataverse_field
+            for f in context.mapping.fields_for(context.direction)
+            if f.lookup is not None and self._option_set_of(f.lookup) is not None
+        }
+        if not option_fields & set(decision.changes):
+            return decision
+        changes = {
+            k: int(v) if k in option_fields and isinstance(v, str) and v.lstrip("-").isdigit() else v
+            for k, v in decision.changes.items()
+        }
+        return replace(decision, changes=changes)
 
     def _settle(
         self,

@@ -28,7 +28,7 @@ from shared.adapters.dataverse._rows import LOOKUP_LOGICAL_NAME, from_wire, to_w
 from shared.adapters.dataverse.client import DataverseWebApi
 from shared.adapters.dataverse.errors import DUPLICATE_RECORD, MESSAGE_NOT_SUPPORTED, part_error
 from shared.errors import PermanentError, RetriableError, SyncError
-from shared.odata import any_of, guid_literal, literal
+from shared.odata import any_of, guid_literal, literal, string_literal
 from shared.ports import RecordChange, WriteOutcome
 
 __all__ = ["COUNT_LIMIT", "MAX_PAGE_SIZE", "DataverseAdapter"]
@@ -121,6 +121,66 @@ class DataverseAdapter:
                 value = rows[0].get("_basecurrencyid_value") if rows else None
                 self._base_currency = str(guid_literal(str(value))) if value else ""
             return self._base_currency or None
+
+    # -- option sets ----------------------------------------------------------------------------
+    def list_options(self, entity: str, attribute: str) -> list[dict[str, Any]]:
+        """The options of a local option set (picklist) as ``{"value", "label"}``.
+
+        Raises:
+            ConfigurationError, PermanentError, RetriableError: per the Dataverse error table.
+        """
+        path = (
+            f"EntityDefinitions(LogicalName={string_literal(entity)})/Attributes(LogicalName="
+            f"{string_literal(attribute)})/Microsoft.Dynamics.CRM.PicklistAttributeMetadata"
+        )
+        body = self._api.get_json(
+            path,
+            params={"$select": "LogicalName", "$expand": "OptionSet($select=Options)"},
+            doing=f"reading the options of {entity}.{attribute}",
+        )
+        options = []
+        for option in (body.get("OptionSet") or {}).get("Options") or []:
+            label = ((option.get("Label") or {}).get("UserLocalizedLabel") or {}).get("Label")
+            options.append({"value": str(option.get("Value")), "label": label or ""})
+        return options
+
+    def insert_option(self, entity: str, attribute: str, label: str) -> int:
+        """Append an option to a local option set (``InsertOptionValue``); returns its value.
+
+        Raises:
+            PermanentError: the label or value exists already, or the label is invalid.
+            ConfigurationError, RetriableError: per the Dataverse error table.
+        """
+        response = self._api.send(
+            "POST",
+            "InsertOptionValue",
+            doing=f"adding the option {label!r} to {entity}.{attribute}",
+            json={
+                "EntityLogicalName": entity,
+                "AttributeLogicalName": attribute,
+                "Label": {"LocalizedLabels": [{"Label": label, "LanguageCode": 1033}]},
+            },
+        )
+        return int(response.json()["NewOptionValue"])
+
+    def update_option(self, entity: str, attribute: str, value: int, label: str) -> None:
+        """Relabel an option (``UpdateOptionValue``).
+
+        Raises:
+            ConfigurationError, PermanentError, RetriableError: per the Dataverse error table.
+        """
+        self._api.send(
+            "POST",
+            "UpdateOptionValue",
+            doing=f"relabelling option {value} of {entity}.{attribute}",
+            json={
+                "EntityLogicalName": entity,
+                "AttributeLogicalName": attribute,
+                "Value": value,
+                "Label": {"LocalizedLabels": [{"Label": label, "LanguageCode": 1033}]},
+                "MergeLabels": True,
+            },
+        )
 
     # -- reads ----------------------------------------------------------------------------------
     def list_rows(

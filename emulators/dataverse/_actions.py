@@ -5,7 +5,8 @@
 "salesorderid@odata.bind": "/salesorders(id)"}, "Status": n}``. ``Status: -1`` means the target
 state's default status. The close activity itself is recorded only as the state change (the
 emulator has no quoteclose/orderclose tables). ``ReviseQuote`` takes ``{"QuoteId": "<guid>"}``
-and answers the new Draft revision.
+and answers the new Draft revision. ``InsertOptionValue`` / ``UpdateOptionValue`` change a local
+option set (metadata, so they are not row events).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _errors as err
+from . import _options
 from ._entities import BY_LOGICAL_NAME
 from ._model import EntityDefinition
 from ._records import GUID_RE, Key, parse_reference, utc_now_iso
@@ -187,10 +189,112 @@ _NOT_COPIED = frozenset(
 )  # fmt: skip
 
 
+# -- local option sets ----------------------------------------------------------------------------
+
+
+def _option_target(body: Any) -> tuple[str, str, dict[int, str]]:
+    """``EntityLogicalName`` / ``AttributeLogicalName`` → the live options of a local picklist."""
+    if not isinstance(body, dict):
+        raise err.bad_request("The request body must be a JSON object.", err.PAYLOAD)
+    if body.get("OptionSetName"):
+        raise NotImplementedError("global option sets (OptionSetName)")
+    entity, attribute = body.get("EntityLogicalName"), body.get("AttributeLogicalName")
+    if not isinstance(entity, str) or not isinstance(attribute, str):
+        raise err.bad_request("The parameters 'EntityLogicalName' and 'AttributeLogicalName' are required.")
+    definition = BY_LOGICAL_NAME.get(entity)
+    if definition is None:
+        raise err.DataverseError(404, err.DOES_NOT_EXIST, f"Could not find an entity with name {entity}.")
+    if attribute not in definition.attributes:
+        raise err.DataverseError(
+            404, err.DOES_NOT_EXIST, f"Could not find an attribute with name {attribute} on entity {entity}."
+        )
+    options = _options.options_of(entity, attribute)
+    if options is None:
+        raise err.bad_request(f"The attribute {entity}.{attribute} is not a picklist with a local option set.")
+    return entity, attribute, options
+
+
+def _label_text(body: dict[str, Any], *, required: bool) -> str | None:
+    label = body.get("Label")
+    localized = label.get("LocalizedLabels") if isinstance(label, dict) else None
+    texts = [item.get("Label") for item in localized or [] if isinstance(item, dict)]
+    # The emulated organisation has one language (1033); its label is the one clients read.
+    text = next((t for t in texts if isinstance(t, str) and t.strip()), None)
+    if text is None and required:
+        raise err.bad_request("The parameter 'Label' must have a LocalizedLabels entry with a non-empty Label.")
+    return text
+
+
+def _option_value(body: dict[str, Any]) -> int | None:
+    value = body.get("Value")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise err.bad_request("The parameter 'Value' must be an integer.", err.PAYLOAD)
+    return value
+
+
+def _check_label_free(options: Mapping[int, str], text: str, name: str, keep: int | None = None) -> None:
+    clash = next((v for v, label in options.items() if label.casefold() == text.casefold() and v != keep), None)
+    if clash is not None:
+        raise err.bad_request(f"The option set {name} already has an option with the label '{text}' (value {clash}).")
+
+
+def insert_option_value(api: DataverseApi, request: ApiRequest) -> ApiResponse:
+    """Append an option to a local option set; answers ``{"NewOptionValue": n}``.
+
+    Without ``Value`` the platform picks the next value in the default publisher's range
+    (100000000, 100000001, ...). A value or label already in the set is refused.
+    """
+    from ._service import ApiResponse
+
+    body = request.json()
+    with api.store.lock:  # check and insert as one against concurrent inserts
+        entity, attribute, options = _option_target(body)
+        text = _label_text(body, required=True)
+        assert text is not None
+        name = f"{entity}_{attribute}"
+        value = _option_value(body)
+        if value is not None and value in options:
+            raise err.bad_request(f"The option set {name} already has an option with the value {value}.")
+        _check_label_free(options, text, name)
+        if value is None:
+            value = _options.next_value(entity, attribute)
+        options[value] = text
+    api._charge("metadata")
+    return ApiResponse(
+        200,
+        body={
+            "@odata.context": f"{api.base_url}/$metadata#Microsoft.Dynamics.CRM.InsertOptionValueResponse",
+            "NewOptionValue": value,
+        },
+    )
+
+
+def update_option_value(api: DataverseApi, request: ApiRequest) -> ApiResponse:
+    """Relabel an existing option (``Value`` + ``Label``); answers 204 like the service."""
+    from ._service import ApiResponse
+
+    body = request.json()
+    with api.store.lock:
+        entity, attribute, options = _option_target(body)
+        value = _option_value(body)
+        if value is None:
+            raise err.bad_request("The parameter 'Value' is required.")
+        if value not in options:
+            raise err.bad_request(f"The option set {entity}_{attribute} has no option with the value {value}.")
+        text = _label_text(body, required=True)
+        assert text is not None
+        _check_label_free(options, text, f"{entity}_{attribute}", keep=value)
+        options[value] = text
+    api._charge("metadata")
+    return ApiResponse(204)
+
+
 ACTIONS: Mapping[str, Callable[[DataverseApi, ApiRequest], ApiResponse]] = {
     "WinQuote": win_quote,
     "CloseQuote": close_quote,
     "FulfillSalesOrder": fulfill_sales_order,
     "CancelSalesOrder": cancel_sales_order,
     "ReviseQuote": revise_quote,
+    "InsertOptionValue": insert_option_value,
+    "UpdateOptionValue": update_option_value,
 }

@@ -9,9 +9,11 @@ the choice made here is noted next to it; clients should resolve names through
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from . import _options
 from ._model import Attribute, AttrType, CollectionNavigation, EntityDefinition, State
 
 T = AttrType
@@ -98,6 +100,11 @@ def _table(
     by_name = {a.name: a for a in common}
     for attribute in attributes:
         by_name[attribute.name] = attribute  # a table may tighten a common column (e.g. insert-only)
+    for name, attribute in by_name.items():
+        if attribute.type == T.PICKLIST:
+            # Each table's picklist is its own local option set (InsertOptionValue changes only it).
+            options = _options.register(logical_name, name, attribute.options)
+            by_name[name] = dataclasses.replace(attribute, options=options)
     if states and initial_state is None:
         initial_state = (states[0].code, states[0].default_status)
     return EntityDefinition(
@@ -159,6 +166,12 @@ _TOTALS = [
     _money("freightamount"),
 ]
 
+# The out-of-the-box local option sets the connector's option mappings couple with (bc-connector-behaviour
+# §1.4). Labels are Dataverse's: "2% 10, Net 30" is the Sales label; BC's enum caption differs.
+PAYMENT_TERMS = {1: "Net 30", 2: "2% 10, Net 30", 3: "Net 45", 4: "Net 60"}
+FREIGHT_TERMS = {1: "FOB", 2: "No Charge"}
+SHIPPING_METHODS = {1: "Airborne", 2: "DHL", 3: "FedEx", 4: "UPS", 5: "Postal Mail", 6: "Full Load", 7: "Will Call"}
+
 _HEADER = [
     _lookup("customerid", "account", "contact"),
     _lookup("pricelevelid", "pricelevel"),
@@ -166,10 +179,9 @@ _HEADER = [
     _dt("requestdeliveryby"),
     _bool("ispricelocked"),
     _memo("description", 2000),
-    _pick("paymenttermscode", {1: "Net 30", 2: "2% 10, Net 30", 3: "Net 45", 4: "Net 60"}),
-    _pick("shippingmethodcode", {1: "Airborne", 2: "DHL", 3: "FedEx", 4: "UPS", 5: "Postal Mail",
-                                 6: "Full Load", 7: "Will Call"}),
-    _pick("freighttermscode", {1: "FOB", 2: "No Charge"}),
+    _pick("paymenttermscode", PAYMENT_TERMS),
+    _pick("shippingmethodcode", SHIPPING_METHODS),
+    _pick("freighttermscode", FREIGHT_TERMS),
     *(_s(f"{side}_{part}", length) for side in ("shipto", "billto")
       for part, length in (("name", 200), ("line1", 250), ("line2", 250), ("city", 80),
                            ("postalcode", 20), ("country", 80), ("stateorprovince", 50))),
@@ -221,8 +233,9 @@ DEFINITIONS: tuple[EntityDefinition, ...] = (
          _lookup("parentaccountid", "account"), _memo("description"), Attribute("creditlimit", T.MONEY),
          _pick("customertypecode", {1: "Competitor", 3: "Customer", 11: "Prospect", 12: "Other"}),
          _lookup("nav_accountstatisticsid", "nav_accountstatistics"), _lookup("bcbi_companyid", "bcbi_company"),
-         _lookup("defaultpricelevelid", "pricelevel"), _pick("paymenttermscode", {1: "Net 30", 2: "2% 10, Net 30",
-                                                                                  3: "Net 45", 4: "Net 60"})],
+         _lookup("defaultpricelevelid", "pricelevel"), _pick("paymenttermscode", PAYMENT_TERMS),
+         _pick("address1_freighttermscode", FREIGHT_TERMS), _pick("address1_shippingmethodcode", SHIPPING_METHODS),
+         _s("address1_primarycontactname", 100)],
         states=ACTIVE_INACTIVE, currency=True, alternate_keys=(("accountnumber",),),
         collections=(CollectionNavigation("contact_customer_accounts", "contact", "parentcustomerid"),
                      CollectionNavigation("order_customer_accounts", "salesorder", "customerid")),
@@ -230,8 +243,9 @@ DEFINITIONS: tuple[EntityDefinition, ...] = (
     ),
     _table(
         "contact", "contacts", 2, "fullname",
-        [_s("firstname", 50), _s("lastname", 50), _s("fullname", 160, create=False, update=False),
-         _s("emailaddress1", 100), _s("telephone1", 50), _s("mobilephone", 50), _s("jobtitle", 100), *ADDRESS,
+        [_s("firstname", 50), _s("middlename", 50), _s("lastname", 50), _s("fullname", 160, create=False, update=False),
+         _s("emailaddress1", 100), _s("telephone1", 50), _s("mobilephone", 50), _s("fax", 50), _s("pager", 50),
+         _s("websiteurl", 200), _s("jobtitle", 100), *ADDRESS,
          _lookup("parentcustomerid", "account", "contact"), _lookup("bcbi_companyid", "bcbi_company")],
         states=ACTIVE_INACTIVE, currency=True, display_name="Contact",
     ),
@@ -240,6 +254,7 @@ DEFINITIONS: tuple[EntityDefinition, ...] = (
         [_s("fullname", 200, create=False, update=False), _s("firstname", 64), _s("lastname", 64),
          _s("internalemailaddress", 100), _s("domainname", 1024),
          Attribute("azureactivedirectoryobjectid", T.UNIQUEIDENTIFIER), Attribute("applicationid", T.UNIQUEIDENTIFIER),
+         _s("mobilephone", 64), _bool("islicensed"), _bool("isintegrationuser"),
          _bool("isdisabled"), _pick("accessmode", {0: "Read-Write", 1: "Administrative", 2: "Read",
                                                     3: "Support User", 4: "Non-interactive", 5: "Delegated Admin"})],
         owned=False, addressable_by_key=False, display_name="User", bulk_messages=False,
@@ -273,7 +288,8 @@ DEFINITIONS: tuple[EntityDefinition, ...] = (
          _int("quantitydecimal", lo=0, hi=5), _lookup("defaultuomid", "uom"),
          _lookup("defaultuomscheduleid", "uomschedule"), _lookup("pricelevelid", "pricelevel"), _money("price"),
          _money("standardcost"), _money("currentcost"), _dec("quantityonhand"), _lookup("parentproductid", "product"),
-         _dt("validfromdate"), _dt("validtodate"), _lookup("bcbi_companyid", "bcbi_company")],
+         _dt("validfromdate"), _dt("validtodate"), _lookup("bcbi_companyid", "bcbi_company"),
+         _dec("stockvolume"), _dec("stockweight"), _s("vendorid", 100), _s("vendorpartnumber", 100)],
         states=PRODUCT_STATES, initial_state=(2, 0), owned=False, currency=True,
         alternate_keys=(("productnumber",),), display_name="Product",
     ),
@@ -294,7 +310,7 @@ DEFINITIONS: tuple[EntityDefinition, ...] = (
                                      6: "Percent Margin - Standard"}),
          _pick("quantitysellingcode", {1: "No Control", 2: "Whole", 3: "Whole and Fractional"}),
          _pick("roundingpolicycode", {1: "None", 2: "Up", 3: "Down", 4: "To Nearest"}),
-         _s("productidname", 100, create=False, update=False)],
+         _s("productidname", 100, create=False, update=False), _s("productnumber", 100, create=False, update=False)],
         owned=False, currency=True, display_name="Price List Item",
     ),
     _table(
@@ -410,6 +426,14 @@ DEFINITIONS: tuple[EntityDefinition, ...] = (
          _bool("asyncautodelete"), _memo("configuration")],
         states=_states((0, "Enabled", {1: "Enabled"}, 1), (1, "Disabled", {2: "Disabled"}, 2)),
         owned=False, change_tracking=False, bulk_messages=False, display_name="Sdk Message Processing Step",
+    ),
+    _table(
+        # One row, created with the organisation; the API only reads it here (read_only_table).
+        "organization", "organizations", 1019, "name",
+        [_s("name", 160, update=False), _lookup("basecurrencyid", "transactioncurrency", update=False),
+         _int("currencydecimalprecision", update=False), _int("languagecode", update=False)],
+        owned=False, change_tracking=False, bulk_messages=False, addressable_by_key=False,
+        read_only_table=True, display_name="Organization",
     ),
 )  # fmt: skip
 

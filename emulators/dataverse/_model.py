@@ -103,6 +103,7 @@ class EntityDefinition:
     number_attribute: str | None = None
     number_prefix: str = ""
     create_only: bool = False
+    read_only_table: bool = False  # Create, Update and Delete answer 405 (the organization row)
     addressable_by_key: bool = True
     ownership: str = "UserOwned"
     display_name: str = ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ._entities import BY_LOGICAL_NAME
 
@@ -39,6 +40,9 @@ def ensure_application_user(api: DataverseApi, client_id: str) -> str:
             applicationid=client_id.lower(),
             accessmode=4,
             isdisabled=False,
+            # An application user holds no licence; the connector's counts as an integration user.
+            islicensed=False,
+            isintegrationuser=True,
             internalemailaddress="connector@contoso.invalid",
             createdon=now,
             modifiedon=now,
@@ -46,6 +50,35 @@ def ensure_application_user(api: DataverseApi, client_id: str) -> str:
         )
         api.store.put("systemuser", user_id, row)
     return user_id
+
+
+def ensure_organization(api: DataverseApi) -> str:
+    """The one ``organization`` row (id = WhoAmI's OrganizationId); the API cannot create it."""
+    from ._records import utc_now_iso
+
+    if api.store.get("organization", api.organization_id) is None:
+        row = dict.fromkeys(BY_LOGICAL_NAME["organization"].attributes)
+        now = utc_now_iso()
+        row.update(
+            organizationid=api.organization_id,
+            name=urlsplit(api.org_url).hostname or "emulator",
+            languagecode=1033,
+            currencydecimalprecision=2,
+            createdon=now,
+            modifiedon=now,
+            versionnumber=api.store.next_version(),
+        )
+        api.store.put("organization", api.organization_id, row)
+    return api.organization_id
+
+
+def _set_base_currency(api: DataverseApi, currency_id: str) -> None:
+    # The base currency is chosen when an organisation is provisioned, never through the API.
+    row = api.store.get("organization", ensure_organization(api))
+    assert row is not None
+    row["basecurrencyid"] = {"id": currency_id, "entity": "transactioncurrency"}
+    row["versionnumber"] = api.store.next_version()
+    api.store.put("organization", api.organization_id, row)
 
 
 def _ref(entity: str, name: str) -> str:
@@ -81,6 +114,7 @@ def seed_into(api: DataverseApi, spec: dict[str, Any]) -> dict[str, Any]:
         demo_seeded = api.store.get("transactioncurrency", seed_id("transactioncurrency", "EUR")) is not None
         if name in ("demo", "large") and not demo_seeded:
             _demo(create, update)  # once: seeding "large" on top of "demo" only adds the accounts
+            _set_base_currency(api, seed_id("transactioncurrency", "EUR"))
         if name == "large":
             _large(api, int(spec.get("accounts", 1000)), user)
             created["account"] = created.get("account", 0) + int(spec.get("accounts", 1000))
@@ -102,6 +136,8 @@ def _demo(create: Any, update: Any) -> None:
                 "internalemailaddress": f"{email}@contoso.invalid",
                 "accessmode": 0,
                 "isdisabled": False,
+                "islicensed": True,
+                "isintegrationuser": False,
             },
             email,
         )

@@ -28,10 +28,18 @@ from emulators._http import BearerError, EmulatorApi, EmulatorServer, json_respo
 
 from . import _batch as batch
 from . import _errors as err
+from . import _options
 from . import _sales as sales
 from ._entities import BY_ENTITY_SET, BY_LOGICAL_NAME, DEFINITIONS
 from ._limits import ServiceProtection
-from ._metadata import ENTITY_METADATA, NAVIGATIONS
+from ._metadata import (
+    ATTRIBUTE_NAVIGATIONS,
+    CASTS,
+    ENTITY_METADATA,
+    NAVIGATIONS,
+    OPTION_CASTS,
+    with_option_set,
+)
 from ._model import LOOKUP_TYPES, EntityDefinition
 from ._records import (
     GUID_RE,
@@ -151,9 +159,10 @@ class DataverseApi(EmulatorApi):
         self._local = threading.local()
         self.publisher: Callable[[list[Event]], None] | None = None
         self.client_id = str(server.start_info()["client_id"])
-        from ._seed import ensure_application_user
+        from ._seed import ensure_application_user, ensure_organization
 
         ensure_application_user(self, self.client_id)
+        ensure_organization(self)
 
     # -- the front door ----------------------------------------------------------------------
     def error_response(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -673,6 +682,8 @@ class DataverseApi(EmulatorApi):
     ) -> Row:
         """Validate, initialise, apply business rules and store one new row (inside a transaction)."""
         logical = definition.logical_name
+        if definition.read_only_table:
+            raise err.message_not_supported("Create", logical)
         parsed = parse_body(definition, body, creating=True, resolve=self._resolver(request))
         values = {**parsed.values, **(preset or {})}
         given_id = values.pop(definition.primary_id, None)
@@ -732,6 +743,8 @@ class DataverseApi(EmulatorApi):
             row["regardingobjecttypecode"] = row["regardingobjectid"]["entity"]
         if logical == "productpricelevel" and isinstance(row.get("productid"), dict):
             row["productidname"] = self._name_of("product", row["productid"]["id"])
+            product = self.store.get("product", row["productid"]["id"])
+            row["productnumber"] = product.get("productnumber") if product else None
         currency = definition.attributes.get("transactioncurrencyid")
         if currency is not None and currency.type in LOOKUP_TYPES:
             self._default_currency(definition, row)
@@ -749,6 +762,8 @@ class DataverseApi(EmulatorApi):
                 pl = self.store.get("pricelevel", price_level["id"])
                 ref = pl.get("transactioncurrencyid") if pl else None
             if not isinstance(ref, dict):
+                ref = self._base_currency()
+            if not isinstance(ref, dict):
                 base = next(iter(self.store.peek_rows("transactioncurrency")), None)
                 ref = {"id": base["transactioncurrencyid"], "entity": "transactioncurrency"} if base else None
             row["transactioncurrencyid"] = ref
@@ -759,6 +774,11 @@ class DataverseApi(EmulatorApi):
         ):
             currency = self.store.get("transactioncurrency", ref["id"])
             row["exchangerate"] = currency.get("exchangerate") if currency else None
+
+    def _base_currency(self) -> dict[str, Any] | None:
+        organization = self.store.get("organization", self.organization_id)
+        ref = organization.get("basecurrencyid") if organization else None
+        return ref if isinstance(ref, dict) else None
 
     def _check_alternate_keys(self, definition: EntityDefinition, row: Row, record_id: str) -> None:
         """412 when another row already has ``row``'s values for one of the alternate keys."""
@@ -772,7 +792,7 @@ class DataverseApi(EmulatorApi):
 
     def update_row(self, definition: EntityDefinition, current: Row, body: Any, request: ApiRequest) -> Row:
         logical = definition.logical_name
-        if definition.create_only:
+        if definition.create_only or definition.read_only_table:
             raise err.message_not_supported("Update", logical)
         parsed = parse_body(definition, body, creating=False, resolve=self._resolver(request))
         if parsed.deep:
@@ -801,6 +821,8 @@ class DataverseApi(EmulatorApi):
 
     def delete_row(self, definition: EntityDefinition, row: Row, request: ApiRequest) -> None:
         logical = definition.logical_name
+        if definition.read_only_table:
+            raise err.message_not_supported("Delete", logical)
         record_id = str(row[definition.primary_id])
         with self.store.transaction():
             if logical in sales.LINE_PARENT:
@@ -1105,9 +1127,13 @@ class DataverseApi(EmulatorApi):
                 body.update(_metadata_project(entity, options))
                 return ApiResponse(200, body=body)
             nav_match = _SEGMENT_RE.match(segments[1])
-            if nav_match is None or nav_match.group(1) not in NAVIGATIONS or len(segments) > 2:
+            if nav_match is None or nav_match.group(1) not in NAVIGATIONS or len(segments) > 3:
                 raise NotImplementedError(f"EntityDefinitions path {request.path}")
             children = list(entity[nav_match.group(1)])
+            if len(segments) == 3:
+                if nav_match.group(1) != "Attributes" or segments[2] not in CASTS:
+                    raise NotImplementedError(f"EntityDefinitions path {request.path}")
+                return self._metadata_cast(request, entity, children, nav_match.group(2), segments[2])
             if nav_match.group(2) is not None:
                 child = _metadata_single(children, nav_match.group(2), nav_match.group(1))
                 options = odata.parse_query(request.params, supported=SINGLE_OPTIONS, nested_supported=NESTED_OPTIONS)
@@ -1125,6 +1151,31 @@ class DataverseApi(EmulatorApi):
             },
         )
 
+    def _metadata_cast(
+        self, request: ApiRequest, entity: dict[str, Any], children: list[dict[str, Any]], key: str | None, cast: str
+    ) -> ApiResponse:
+        """``Attributes[(key)]/Microsoft.Dynamics.CRM.<Type>AttributeMetadata``: the derived type, whose
+        option types add the ``OptionSet`` / ``GlobalOptionSet`` navigations."""
+        type_name = cast.removeprefix("Microsoft.Dynamics.CRM.")
+        typed = [c for c in children if c["@odata.type"] == f"#{cast}"]
+        if cast in OPTION_CASTS:
+            typed = [with_option_set(entity["LogicalName"], c) for c in typed]
+        context = f"{self.base_url}/$metadata#EntityDefinitions({entity['MetadataId']})/Attributes/{cast}"
+        if key is not None:
+            child = _metadata_single(children, key, "Attributes")
+            found = next((c for c in typed if c["MetadataId"] == child["MetadataId"]), None)
+            if found is None:
+                raise err.segment_not_found(cast)  # the attribute is not of the cast's type
+            options = odata.parse_query(request.params, supported=SINGLE_OPTIONS, nested_supported=NESTED_OPTIONS)
+            body = {"@odata.context": f"{context}{_metadata_columns(options)}/$entity"}
+            body.update(_metadata_project(found, options, type_name))
+            return ApiResponse(200, body=body)
+        options = odata.parse_query(
+            request.params, supported={"$select", "$filter", "$expand"}, nested_supported=NESTED_OPTIONS
+        )
+        items = _metadata_query(typed, options, type_name)
+        return ApiResponse(200, body={"@odata.context": f"{context}{_metadata_columns(options)}", "value": items})
+
     # -- back door ---------------------------------------------------------------------------
     def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
         from ._seed import seed_into
@@ -1132,17 +1183,20 @@ class DataverseApi(EmulatorApi):
         return seed_into(self, spec)
 
     def snapshot(self) -> dict[str, Any]:
-        return self.store.snapshot()
+        return {**self.store.snapshot(), _options.SNAPSHOT_KEY: _options.snapshot()}
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         self.store.restore(snapshot)
+        _options.restore(snapshot.get(_options.SNAPSHOT_KEY))
 
     def reset(self) -> None:
-        from ._seed import ensure_application_user
+        from ._seed import ensure_application_user, ensure_organization
 
         self.store.reset()
+        _options.restore(None)
         self.limits.reset()
         ensure_application_user(self, self.client_id)  # the organisation keeps its app user
+        ensure_organization(self)
 
     def admin(self, action: str, request: Request) -> Response:
         body = request.get_json(silent=True) or {}
@@ -1261,26 +1315,49 @@ def _metadata_single(items: list[dict[str, Any]], key_text: str, kind: str) -> d
     return found
 
 
-def _metadata_project(item: dict[str, Any], options: odata.QueryOptions) -> dict[str, Any]:
-    scalar = {k: v for k, v in item.items() if k not in NAVIGATIONS}
+_METADATA_NAVIGATIONS = NAVIGATIONS | ATTRIBUTE_NAVIGATIONS
+
+
+def _metadata_columns(options: odata.QueryOptions) -> str:
+    # The context URL's column list: selected names, expanded navigations and their nested selects.
+    columns = list(options.select)
+    for expand in options.expand:
+        columns.append(expand.navigation)
+        if expand.options.select:
+            columns.append(f"{expand.navigation}({','.join(expand.options.select)})")
+    return f"({','.join(columns)})" if columns else ""
+
+
+def _metadata_project(
+    item: dict[str, Any], options: odata.QueryOptions, kind: str = "EntityMetadata"
+) -> dict[str, Any]:
+    scalar = {k: v for k, v in item.items() if k not in _METADATA_NAVIGATIONS}
     for name in options.select:
         if name not in item:
-            raise err.unknown_property(name, "EntityMetadata")
+            raise err.unknown_property(name, kind)
     out = {k: v for k, v in scalar.items() if not options.select or k in options.select or k == "MetadataId"}
     for expand in options.expand:
-        if expand.navigation not in NAVIGATIONS or expand.navigation not in item:
-            raise err.unknown_property(expand.navigation, "EntityMetadata")
-        out[expand.navigation] = _metadata_query(list(item[expand.navigation]), expand.options)
+        if expand.navigation not in _METADATA_NAVIGATIONS or expand.navigation not in item:
+            raise err.unknown_property(expand.navigation, kind)
+        value = item[expand.navigation]
+        if isinstance(value, dict):  # single-valued (OptionSet)
+            out[expand.navigation] = _metadata_project(value, expand.options, "OptionSetMetadata")
+        elif isinstance(value, list):
+            out[expand.navigation] = _metadata_query(list(value), expand.options)
+        else:
+            out[expand.navigation] = None
     return out
 
 
-def _metadata_query(items: list[dict[str, Any]], options: odata.QueryOptions) -> list[dict[str, Any]]:
+def _metadata_query(
+    items: list[dict[str, Any]], options: odata.QueryOptions, kind: str = "EntityMetadata"
+) -> list[dict[str, Any]]:
     if options.filter is not None:
         expr = options.filter
         items = [i for i in items if odata.evaluate(expr, lambda name, i=i: _label_value(i, name))]  # type: ignore[misc]
     if options.orderby:
         items = odata.sort_rows(items, options.orderby, _label_value)
-    return [_metadata_project(i, options) for i in items]
+    return [_metadata_project(i, options, kind) for i in items]
 
 
 def _label_value(item: dict[str, Any], name: str) -> Any:

@@ -53,13 +53,12 @@ MAPPING = TableMapping(
         FieldMapping("phoneNumber", "telephone1", BOTH),
         FieldMapping("mobilePhoneNumber", "mobilephone", BOTH),
         # Not in the emulated contact; enable by override on a real organisation.
-        FieldMapping("website", "websiteurl", BOTH, enabled=False),
+        FieldMapping("website", "websiteurl", BOTH),
     ),
     bc_insert_defaults=(("type", "Person"),),
     notes=(
         "Not in BC API v2.0 contacts: Salesperson Code, Currency Code, First/Middle Name/Surname, Fax No., Pager.",
         "Parent account comes from companyNumber through the company's customer (BC contactsInformation).",
-        "website ↔ websiteurl is disabled: the local emulator's contact lacks websiteurl.",
         "The multi-company filter (bcbi_companyid) needs the company row id at run time; add it by override.",
     ),
 )

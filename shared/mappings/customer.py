@@ -57,14 +57,13 @@ MAPPING = TableMapping(
         FieldMapping("website", "websiteurl", BOTH),
         FieldMapping("phoneNumber", "telephone1", BOTH),
         # Not in the emulated account; enable by override on a real organisation.
-        FieldMapping("shipmentMethodId", "address1_freighttermscode", BOTH, lookup="SHIPMENT METHOD", enabled=False),
+        FieldMapping("shipmentMethodId", "address1_freighttermscode", BOTH, lookup="SHIPMENT METHOD"),
         FieldMapping("paymentTermsId", "paymenttermscode", BOTH, lookup="PAYMENT TERMS"),
         FieldMapping("creditLimit", "creditlimit", TO),
     ),
     dataverse_insert_defaults=(("customertypecode", ACCOUNT_CUSTOMER_TYPE),),
     notes=(
         "Not in BC API v2.0 customers: Contact, Fax No., Shipping Agent Code, Primary Contact No.",
-        "shipmentMethodId ↔ address1_freighttermscode is disabled: the local emulator's account lacks the attribute.",
         "The multi-company filter (bcbi_companyid = this company or empty) needs the company row id at run "
         "time; add it with MAPPING_OVERRIDES.",
         "Account Inactive → customer Blocked = All (a subscriber rule of the built-in) is not a field mapping; "

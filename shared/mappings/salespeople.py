@@ -6,12 +6,8 @@ the salesperson's *code* (see ``customer.py``).
 
 Adapted to the BC API v2.0 and the emulated organisation:
 
-- the built-in's filter ``islicensed eq true and isintegrationuser eq false`` uses attributes the
-  local Dataverse emulator does not model; the default excludes application users and
-  non-interactive users instead (``applicationid eq null and accessmode ne 4``), which keeps the
-  connector's own application user out. On a real organisation the exact built-in filter can be
-  set by ``MAPPING_OVERRIDES``;
-- ``mobilephone`` is not in the emulator's systemuser, so Phone No. is declared but disabled;
+- the built-in's filter: enabled, licensed users that are not integration users (which keeps
+  the connector's own application user out);
 - a new salesperson gets the code ``SP <first 8 hex digits of the user id>``: the built-in's number
   series ("SP NO. 00001") is not something a pure mapping can draw from.
 """
@@ -35,17 +31,15 @@ MAPPING = TableMapping(
     bc_name_field="displayName",
     dataverse_name_field="fullname",
     sync_only_coupled=True,
-    dataverse_filter="isdisabled eq false and accessmode ne 4 and applicationid eq null",
+    dataverse_filter="isdisabled eq false and islicensed eq true and isintegrationuser eq false",
     fields=(
         FieldMapping("code", "systemuserid", FROM, transform="salesperson_code"),
         FieldMapping("displayName", "fullname", FROM),
         FieldMapping("email", "internalemailaddress", FROM, match=MatchRule()),
         # Not in the emulated systemuser; enable by override on a real organisation.
-        FieldMapping("phoneNo", "mobilephone", FROM, enabled=False),
+        FieldMapping("phoneNo", "mobilephone", FROM),
     ),
     notes=(
-        "Dataverse filter approximates the built-in's islicensed/isintegrationuser filter (not emulated).",
-        "phoneNo ← mobilephone is disabled: the local Dataverse emulator has no systemuser.mobilephone.",
         "New salespeople get the code 'SP ' + the first 8 hex digits of the systemuser id; the code "
         "field is rewritten if someone renames it in BC (the model has no insert-only field).",
         "Team ownership (no SALESPEOPLE mapping) is not modelled: disable the mapping by override.",

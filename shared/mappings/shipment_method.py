@@ -1,8 +1,6 @@
 """SHIPMENT METHOD: BC ``shipmentMethods`` → the ``account.address1_freighttermscode`` option set.
 
-An option mapping (shape in ``_options.py``). Off by default only because the local Dataverse
-emulator does not model ``address1_freighttermscode``; on a real organisation switch it on (and
-CUSTOMER's ``shipmentMethodId`` field) with ``MAPPING_OVERRIDES``.
+An option mapping (shape in ``_options.py``): shipment method codes become freight-terms options.
 """
 
 from __future__ import annotations
@@ -16,7 +14,5 @@ DEFINITION = option_mapping(
     "SHIPMENT METHOD",
     bc_entity_set="shipmentMethods",
     option_set=OptionSetRef("account", "address1_freighttermscode"),
-    enabled=False,
-    notes=("Disabled by default: the local Dataverse emulator has no account.address1_freighttermscode.",),
 )
 MAPPING = DEFINITION.mapping

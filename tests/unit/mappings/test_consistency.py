@@ -32,12 +32,7 @@ AVAILABLE = [d for d in DEFINITIONS if d.available]
 # Real Dataverse attributes (Sales entity reference) the local emulator does not model. Fields and
 # mappings that need one are declared but disabled; each entry must really be missing, so the
 # list shrinks when the emulator grows and the field can be switched on.
-NOT_EMULATED = {
-    ("systemuser", "mobilephone"),
-    ("account", "address1_freighttermscode"),
-    ("account", "address1_shippingmethodcode"),
-    ("contact", "websiteurl"),
-}
+NOT_EMULATED: set[tuple[str, str]] = set()
 # Lookup keys that are no field of the referenced BC record but derived by the use-case.
 DERIVED_LOOKUP_KEYS = {"companyContactNumber"}  # company contact no. → customer, via contactsInformation
 

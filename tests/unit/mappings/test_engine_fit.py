@@ -50,7 +50,7 @@ def test_a_bc_customer_in_lcy_maps_to_an_account() -> None:
     assert values["transactioncurrencyid"] == BASE
     assert values["paymenttermscode"] == "3"
     assert values["name"] == "Adatum" and values["creditlimit"] == 5000
-    assert "address1_freighttermscode" not in values  # disabled by default (not emulated)
+    assert "address1_freighttermscode" in values  # through the SHIPMENT METHOD option mapping
 
 
 def test_an_account_in_the_base_currency_maps_back_to_blank() -> None:
@@ -113,7 +113,12 @@ def test_a_systemuser_becomes_a_salesperson() -> None:
     user = {"systemuserid": USER, "fullname": "Jennifer Smith", "internalemailaddress": "js@contoso.example"}
     values, errors = desired_values(registry.get_mapping("SALESPEOPLE"), FROM, user, LOOKUPS, TRANSFORMS)
     assert errors == []
-    assert values == {"code": "SP 0B000000", "displayName": "Jennifer Smith", "email": "js@contoso.example"}
+    assert values == {
+        "code": "SP 0B000000",
+        "displayName": "Jennifer Smith",
+        "email": "js@contoso.example",
+        "phoneNo": None,
+    }
 
 
 def test_a_unit_of_measure_becomes_a_nav_unit_group() -> None:

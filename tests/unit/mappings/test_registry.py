@@ -45,12 +45,13 @@ def test_default_mappings_are_the_active_ones_in_prioritised_order() -> None:
         "CONTACT",
         "ITEM-PRODUCT",
         "PAYMENT TERMS",
+        "SHIPMENT METHOD",
     ]
 
 
 def test_configured_mappings_reads_the_setting_value() -> None:
-    raw = json.dumps(_overrides(**{"SHIPMENT METHOD": {"enabled": True}}))
-    assert "SHIPMENT METHOD" in [m.name for m in registry.configured_mappings(raw)]
+    raw = json.dumps(_overrides(**{"SHIPMENT METHOD": {"enabled": False}}))
+    assert "SHIPMENT METHOD" not in [m.name for m in registry.configured_mappings(raw)]
     assert registry.configured_mappings(None) == registry.default_mappings()
 
 
@@ -63,8 +64,9 @@ def test_get_mapping_is_case_insensitive_and_explains_unknown_and_inactive() -> 
         registry.get_mapping("RESOURCE-PRODUCT")
     assert unavailable.value.code == "MappingDisabled"
     assert "resource" in unavailable.value.message
+    switched_off = {"mappings": {"SHIPMENT METHOD": {"enabled": False}}}
     with pytest.raises(PermanentError, match="MAPPING_OVERRIDES"):
-        registry.get_mapping("SHIPMENT METHOD")
+        registry.get_mapping("SHIPMENT METHOD", switched_off)
 
 
 def test_lookup_keys_and_option_sets() -> None:

@@ -127,19 +127,27 @@ def seed_into(api: DataverseApi, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _demo(create: Any, update: Any) -> None:
-    for first, last, email in (("Alice", "Seller", "alice"), ("Bob", "Manager", "bob")):
+    # Alice and Bob exist only in Sales; Jim, Peter and Léa are also the BC demo company's
+    # salespeople (same e-mail), so match-based coupling pairs them.
+    for first, last, email in (
+        ("Alice", "Seller", "alice@contoso.invalid"),
+        ("Bob", "Manager", "bob@contoso.invalid"),
+        ("Jim", "Olive", "jim.olive@cronus.example"),
+        ("Peter", "Saddow", "peter.saddow@cronus.example"),
+        ("Léa", "Dubois-Ñúñez", "lea.dubois@cronus.example"),
+    ):
         create(
             "systemuser",
             {
                 "firstname": first,
                 "lastname": last,
-                "internalemailaddress": f"{email}@contoso.invalid",
+                "internalemailaddress": email,
                 "accessmode": 0,
                 "isdisabled": False,
                 "islicensed": True,
                 "isintegrationuser": False,
             },
-            email,
+            email.split("@")[0],
         )
     create(
         "transactioncurrency",
@@ -163,11 +171,13 @@ def _demo(create: Any, update: Any) -> None:
         },
         "USD",
     )
-    create("uomschedule", {"name": "Default Unit", "baseuomname": "Primary Unit"}, "Default Unit")
+    # Unit groups named the way the built-in integration names them ("NAV <BC unit code>"), so
+    # the demo's BC units couple to them by match; the seed keys keep their historic names.
+    create("uomschedule", {"name": "NAV PCS", "baseuomname": "PCS"}, "Default Unit")
     create(
         "uom",
         {
-            "name": "Primary Unit",
+            "name": "PCS",
             "quantity": 1,
             "isschedulebaseuom": True,
             "uomscheduleid@odata.bind": _ref("uomschedule", "Default Unit"),
@@ -184,11 +194,11 @@ def _demo(create: Any, update: Any) -> None:
         },
         "Box of 12",
     )
-    create("uomschedule", {"name": "Time", "baseuomname": "Hour"}, "Time")
+    create("uomschedule", {"name": "NAV HOUR", "baseuomname": "HOUR"}, "Time")
     create(
         "uom",
         {
-            "name": "Hour",
+            "name": "HOUR",
             "quantity": 1,
             "isschedulebaseuom": True,
             "uomscheduleid@odata.bind": _ref("uomschedule", "Time"),

@@ -66,6 +66,7 @@ class FieldMapping:
     clear_on_failed_sync: bool = False  # an unresolvable lookup blanks the target instead of failing
     match: MatchRule | None = None
     enabled: bool = True
+    insert_only: bool = False  # written when the target record is created, never on update
 
     def flows(self, direction: SyncDirection) -> bool:
         """Whether this field is written in a pass going ``direction``."""

@@ -9,6 +9,8 @@ from itertools import groupby
 from typing import Any
 
 from shared.domain.mapping import FieldMapping, TableMapping
+from shared.domain.record_sync import Transform, source_value
+from shared.domain.state import SyncDirection
 from shared.errors import PermanentError
 
 __all__ = ["MatchCriterion", "MatchOutcome", "MatchVerdict", "classify_candidates", "match_criteria", "match_groups"]
@@ -57,13 +59,21 @@ def match_groups(mapping: TableMapping) -> list[tuple[FieldMapping, ...]]:
     return [tuple(group) for _, group in groupby(fields, key=lambda f: f.match.priority if f.match else 0)]
 
 
-def match_criteria(group: Sequence[FieldMapping], bc_values: Mapping[str, Any]) -> list[MatchCriterion]:
-    """The conditions one BC record gives a priority group; blank text values are left out."""
+def match_criteria(
+    group: Sequence[FieldMapping],
+    bc_values: Mapping[str, Any],
+    transforms: Mapping[str, Transform] | None = None,
+) -> list[MatchCriterion]:
+    """The conditions one BC record gives a priority group; blank text values are left out.
+
+    Values are compared as they would be written to Dataverse, i.e. after the field's transform
+    (a unit code ``PCS`` matches the unit group ``NAV PCS``).
+    """
     criteria = []
     for field in group:
         if field.bc_field is None or field.dataverse_field is None:
             continue
-        value = bc_values.get(field.bc_field)
+        value = source_value(field, SyncDirection.TO_DATAVERSE, bc_values, transforms or {})
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
         case_sensitive = bool(field.match and field.match.case_sensitive)

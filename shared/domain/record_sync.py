@@ -313,8 +313,11 @@ def decide(
     if errors:
         return RecordDecision(Action.FAIL, message=" ".join(errors), both_modified=both_modified)
 
-    # 6. Only fields whose value differs are written.
-    changes = {k: v for k, v in values.items() if not values_equal(v, destination.values.get(k))}
+    # 6. Only fields whose value differs are written; insert-only fields never on an update.
+    insert_only = {f.target_field(direction) for f in mapping.fields_for(direction) if f.insert_only}
+    changes = {
+        k: v for k, v in values.items() if k not in insert_only and not values_equal(v, destination.values.get(k))
+    }
 
     # 7. Update conflict: both sides changed and a bidirectional field differs.
     if both_modified and not options.force:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from shared.domain.mapping import FieldMapping, TableMapping
+from shared.domain.mapping import FieldMapping, MatchRule, TableMapping
 from shared.domain.state import SyncDirection
 from shared.mappings._definition import MappingDefinition
 
@@ -49,7 +49,7 @@ MAPPING = TableMapping(
         FieldMapping("city", "address1_city", BOTH),
         FieldMapping("country", "address1_country", BOTH),
         FieldMapping("state", "address1_stateorprovince", BOTH),
-        FieldMapping("email", "emailaddress1", BOTH),
+        FieldMapping("email", "emailaddress1", BOTH, match=MatchRule()),  # e-mail identifies a person
         FieldMapping("phoneNumber", "telephone1", BOTH),
         FieldMapping("mobilePhoneNumber", "mobilephone", BOTH),
         # Not in the emulated contact; enable by override on a real organisation.

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from shared.domain.mapping import FieldMapping, TableMapping
+from shared.domain.mapping import FieldMapping, MatchRule, TableMapping
 from shared.domain.state import SyncDirection
 from shared.mappings._definition import MappingDefinition
 
@@ -45,7 +45,8 @@ MAPPING = TableMapping(
     dependencies=("SALESPEOPLE", "CURRENCY", "PAYMENT TERMS", "SHIPMENT METHOD", "SHIPPING AGENT"),
     fields=(
         FieldMapping("salespersonCode", "ownerid", TO, lookup="SALESPEOPLE", not_null=True),
-        FieldMapping("displayName", "name", BOTH),
+        # Match-based coupling defaults to the name (case-insensitive), as an administrator would pick.
+        FieldMapping("displayName", "name", BOTH, match=MatchRule()),
         FieldMapping("addressLine1", "address1_line1", BOTH),
         FieldMapping("addressLine2", "address1_line2", BOTH),
         FieldMapping("postalCode", "address1_postalcode", BOTH),

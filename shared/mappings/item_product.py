@@ -16,7 +16,7 @@ price list row (``pricelevelid``, "Business Central Default Price List") is a us
 
 from __future__ import annotations
 
-from shared.domain.mapping import FieldMapping, TableMapping
+from shared.domain.mapping import FieldMapping, MatchRule, TableMapping
 from shared.domain.state import SyncDirection
 from shared.mappings._definition import MappingDefinition
 from shared.mappings.transforms import LCY_LOOKUP_KEY
@@ -39,7 +39,7 @@ MAPPING = TableMapping(
     dataverse_filter=f"producttypecode eq {SALES_INVENTORY} and statecode eq 0",
     dependencies=("UNIT OF MEASURE",),
     fields=(
-        FieldMapping("number", "productnumber", TO),
+        FieldMapping("number", "productnumber", TO, match=MatchRule()),  # the item no. is the product id
         FieldMapping("displayName", "name", BOTH),
         FieldMapping("unitPrice", "price", TO, transform="non_negative"),
         FieldMapping("unitCost", "standardcost", TO),

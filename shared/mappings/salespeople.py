@@ -33,15 +33,16 @@ MAPPING = TableMapping(
     sync_only_coupled=True,
     dataverse_filter="isdisabled eq false and islicensed eq true and isintegrationuser eq false",
     fields=(
-        FieldMapping("code", "systemuserid", FROM, transform="salesperson_code"),
+        # A new salesperson's code is derived once; renaming it in BC must not be undone.
+        FieldMapping("code", "systemuserid", FROM, transform="salesperson_code", insert_only=True),
         FieldMapping("displayName", "fullname", FROM),
         FieldMapping("email", "internalemailaddress", FROM, match=MatchRule()),
         # Not in the emulated systemuser; enable by override on a real organisation.
         FieldMapping("phoneNo", "mobilephone", FROM),
     ),
     notes=(
-        "New salespeople get the code 'SP ' + the first 8 hex digits of the systemuser id; the code "
-        "field is rewritten if someone renames it in BC (the model has no insert-only field).",
+        "New salespeople get the code 'SP ' + the first 8 hex digits of the systemuser id, written on "
+        "insert only, so a code renamed in BC (or an existing one coupled by match) stays.",
         "Team ownership (no SALESPEOPLE mapping) is not modelled: disable the mapping by override.",
     ),
 )

@@ -150,7 +150,9 @@ def run_full_sync_line(
     messages: list[str] = []
     updates: dict[str, Any] = {}
     try:
-        if line.recommendation is Recommendation.COUPLE_RECORDS and mapping.match_fields():
+        # Couple what exists on both sides before anything is created, whatever the
+        # recommendation, so a full sync never duplicates a record it could have matched.
+        if line.recommendation is not Recommendation.NO_RECORDS_FOUND and mapping.match_fields():
             coupling_job = start_job(
                 mapping.name, SyncDirection.TO_DATAVERSE, jobs=jobs, clock=clock, job_type=JobType.COUPLING
             )
@@ -163,8 +165,9 @@ def run_full_sync_line(
                 engine=engine,
                 jobs=jobs,
                 job_id=coupling_job.job_id,
-                create_new_if_no_match=True,
-                sync_after=False,  # the forced passes below bring every coupled pair in line
+                create_new_if_no_match=False,  # the passes below create what stays uncoupled
+                sync_after=False,  # and bring every coupled pair in line
+                report_unmatched=False,
             )
             finish_job(mapping.name, coupling_job.job_id, jobs=jobs)
         for direction in passes_of(mapping):

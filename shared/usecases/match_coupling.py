@@ -50,6 +50,7 @@ def couple_by_match(
     job_id: str,
     create_new_if_no_match: bool | None = None,
     sync_after: bool | None = None,
+    report_unmatched: bool = True,
 ) -> MatchResult:
     """Couple every uncoupled BC record of ``mapping`` that has exactly one uncoupled match.
 
@@ -80,7 +81,7 @@ def couple_by_match(
         engine.sync_ids(
             mapping, SyncDirection.TO_DATAVERSE, unmatched, job_id=job_id, options=SyncOptions(create_uncoupled=True)
         )
-    elif unmatched:
+    elif unmatched and report_unmatched:
         failed = len(unmatched)
     if coupled_ids and sync_after:
         for direction in _directions_after_coupling(mapping):
@@ -126,7 +127,7 @@ def _match_chunk(
     for group in groups:
         if not remaining:
             break
-        criteria = {bc_id: match_criteria(group, r) for bc_id, r in remaining.items()}
+        criteria = {bc_id: match_criteria(group, r, engine.transforms) for bc_id, r in remaining.items()}
         clauses = [_clause(c) for c in criteria.values() if c]
         if not clauses:
             continue

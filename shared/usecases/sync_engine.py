@@ -247,6 +247,11 @@ class SyncEngine:
             return self._bc_side(mapping), dataverse
         return dataverse, self._bc_side(mapping)
 
+    @property
+    def transforms(self) -> Mapping[str, Transform]:
+        """The named value transforms field mappings use."""
+        return self._transforms
+
     def is_option_mapping(self, mapping: TableMapping) -> bool:
         """Whether the mapping's Dataverse side is an option set."""
         return self._option_set_of(mapping.name) is not None

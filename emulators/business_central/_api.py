@@ -6,6 +6,8 @@ Route shapes (after ``/v2.0/[{tenant}/]{environment}/api/v2.0``):
 - ``{set}...?company={id}`` (the query-parameter form of the company)
 - ``{set}({id})/Microsoft.NAV.{action}`` and ``journals({id})/Microsoft.NAV.post``
 - ``subscriptions`` · ``subscriptions('{id}')`` (not company-scoped) · ``$batch``
+- ``customers({id})/contactsInformation[({contactId})]`` and ``contactsInformation?$filter=relatedId eq
+  {id} and relatedType eq 'Customer'`` (read-only, computed: see ``_contacts``)
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
 
 from emulators._http import BearerError, EmulatorApi, EmulatorServer, json_response
+from emulators.business_central._contacts import (
+    contacts_information,
+    create_customer_contact,
+    sync_customer_contact,
+    unlink_customer,
+)
 from emulators.business_central._documents import (
     DOCUMENT_SETS,
     LINE_SETS,
@@ -101,7 +109,6 @@ _KNOWN_UNSERVED_NAVS = {
     "picture",
     "defaultDimensions",
     "agedAccountsReceivable",
-    "contactsInformation",
     "dimensionSetLines",
     "attachments",
     "pdfDocument",
@@ -329,6 +336,9 @@ class BcApi(EmulatorApi):
                 "BadRequest_NotFound",
                 f"No HTTP resource was found that matches the request URI '{call.base_url}{call.path}'.",
             )
+        if entity.set_name == "contactsInformation":
+            with self.store.lock:
+                return self._contacts_information(call, company, None, key, parsed[1:])
         with self.store.lock:
             if key is None:
                 if len(parsed) > 1 and parsed[1][0] == "$count":
@@ -345,6 +355,8 @@ class BcApi(EmulatorApi):
                 if len(parsed) > 2:
                     raise BcError(400, "BadRequest", "Nothing may follow a bound action.")
                 return self._action(call, company, entity, record, nav.removeprefix("Microsoft.NAV."))
+            if nav in entity.computed:
+                return self._contacts_information(call, company, (entity, record), nav_key, parsed[2:])
             if nav in entity.children:
                 child = entity_by_set(entity.children[nav])
                 assert child is not None and child.parent is not None
@@ -376,10 +388,52 @@ class BcApi(EmulatorApi):
                 f"Could not find a property named '{nav}' on type 'Microsoft.NAV.{entity.name}'.",
             )
 
+    def _contacts_information(
+        self,
+        call: _Call,
+        company: Company,
+        parent: tuple[EntityType, Record] | None,
+        key: str | None,
+        rest: list[tuple[str, str | None]],
+    ) -> Response:
+        """Page 30072: read-only; filled from the parent (SubPageLink) or from the relatedId and
+        relatedType terms of ``$filter`` at company level, else AL's "id type not specified." error."""
+        entity = entity_by_set("contactsInformation")
+        assert entity is not None
+        if call.method != "GET":
+            raise BcError(405, "BadRequest_MethodNotAllowed", f"'{call.method}' is not allowed on contactsInformation.")
+        if parent is not None:
+            related: tuple[str, str] | None = ("Customer", parent[1]["id"])
+            context = f"companies({company.id})/{parent[0].set_name}({parent[1]['id']})/contactsInformation"
+        else:
+            related = None
+            context = f"companies({company.id})/contactsInformation"
+            if key is None and "$filter" in call.args:
+                terms = parse_filter(call.args["$filter"], entity).equalities()
+                if "relatedId" in terms and "relatedType" in terms:
+                    related = (str(terms["relatedType"]), str(terms["relatedId"]))
+        if related is None:
+            raise dialog("id type not specified.")
+        rows = contacts_information(company, *related)
+        if key is None:
+            if rest:
+                raise BcError(400, "BadRequest", "A key is required before a navigation.")
+            views = [self._view(company, entity, r) for r in rows]
+            return self._collection(call, company, entity, views, f"{call.base_url}/$metadata#{context}")
+        contact_id = self._guid(key, entity.name)
+        row = next((r for r in rows if r["contactId"] == contact_id), None)
+        if row is None:
+            raise not_found(entity.name, contact_id)
+        if rest:
+            raise BcError(400, "BadRequest", "Navigation this deep is not supported by the API.")
+        return self._single_response(call, company, entity, row)
+
     def _rows(self, company: Company, entity: EntityType) -> dict[str, Record]:
         """The records of a set as stored, or computed for customerFinancialDetails."""
         if entity.set_name == "customerFinancialDetails":
             return company.financial_details()
+        if entity.set_name == "contactsInformation":
+            return {}  # computed per parent (see _contacts_information); never stored
         return company.table(entity.set_name)
 
     def _get_record(self, company: Company, entity: EntityType, record_id: str) -> Record:
@@ -435,6 +489,15 @@ class BcApi(EmulatorApi):
         return out
 
     def _expanded(self, company: Company, entity: EntityType, record: Record, item: Any) -> Any:
+        if item.name in entity.computed:
+            computed = entity_by_set(entity.computed[item.name])
+            assert computed is not None
+            rows = [self._view(company, computed, r) for r in contacts_information(company, "Customer", record["id"])]
+            if "$filter" in item.options:
+                matcher = parse_filter(item.options["$filter"], computed)
+                rows = [r for r in rows if matcher(r)]
+            select = parse_select(item.options["$select"], computed) if "$select" in item.options else None
+            return [self._present(company, computed, r, select, []) for r in rows]
         if item.name in entity.children:
             child = entity_by_set(entity.children[item.name])
             assert child is not None and child.parent is not None
@@ -625,7 +688,7 @@ class BcApi(EmulatorApi):
                     raise BcError(400, "BadRequest", f"'{name}' must be an array.")
                 children[name] = value
                 continue
-            if name in entity.lookups or name in _KNOWN_UNSERVED_NAVS:
+            if name in entity.lookups or name in entity.computed or name in _KNOWN_UNSERVED_NAVS:
                 raise BcError(400, "BadRequest_NotSupported", f"Deep insert of '{name}' is not supported.")
             field = entity.get_field(name)
             if field is None:
@@ -683,6 +746,9 @@ class BcApi(EmulatorApi):
             company.recalc(entity.set_name, record)
         elif entity.set_name in LINE_SETS:
             self._touch_header(company, LINE_SETS[entity.set_name], record["documentId"])
+        elif entity.set_name == "customers":
+            # Customer.OnInsert → CustCont-Update.InsertNewContact: a contact with relation "Customer".
+            create_customer_contact(company, record)
         return record
 
     def _defaults(
@@ -829,6 +895,8 @@ class BcApi(EmulatorApi):
         else:
             if entity.set_name in DOCUMENT_SETS:
                 company.recalc(entity.set_name, record)
+            elif entity.set_name == "customers":
+                sync_customer_contact(company, record)  # Customer.OnModify → CustCont-Update.OnModify
             self.store.touched(company.id, entity.set_name, record["id"])
 
     def _touch_header(self, company: Company, header_set: str, header_id: str) -> None:
@@ -866,6 +934,8 @@ class BcApi(EmulatorApi):
                 f"You cannot delete Customer {record['number']} because there is at least one outstanding "
                 "Sales document for this customer."
             )
+        if entity.set_name == "customers":
+            unlink_customer(company, record["id"])  # Customer.OnDelete deletes the business relation
         if entity.set_name == "customerPaymentJournals":
             for payment in list(company.table("customerPayments").values()):
                 if payment.get("journalId") == record["id"]:

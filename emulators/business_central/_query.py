@@ -78,6 +78,29 @@ class Filter:
     def __call__(self, record: dict[str, Any]) -> bool:
         return bool(_eval(self._root, record, self._entity))
 
+    def equalities(self) -> dict[str, Any]:
+        """``property eq literal`` terms of the top-level ``and`` chain, as AL's ``GetFilter`` sees them.
+
+        Values are in comparable form (a guid lower-cased, a string as written).
+        """
+        found: dict[str, Any] = {}
+        pending = [self._root]
+        while pending:
+            node = pending.pop()
+            if not isinstance(node, _Node):
+                continue
+            if node.op == "and":
+                pending.extend(node.args)
+                continue
+            if node.op != "eq":
+                continue
+            left, right = node.args
+            if isinstance(left, _Literal) and isinstance(right, Field):
+                left, right = right, left
+            if isinstance(left, Field) and isinstance(right, _Literal):
+                found[left.name] = _coerce(left, right)
+        return found
+
 
 def parse_filter(text: str, entity: EntityType) -> Filter:
     """Parse ``text`` for ``entity``.

@@ -55,6 +55,8 @@ class EntityType:
     lookups: dict[str, tuple[str, str]] = field(default_factory=dict)
     # For lines: the header entity set and the field holding the header id.
     parent: tuple[str, str] | None = None
+    # Read-only collection navigation computed from other tables (not stored): nav name → entity set.
+    computed: dict[str, str] = field(default_factory=dict)
     number_series: str | None = None
     webhooks: bool = False
     company_scoped: bool = True
@@ -70,7 +72,7 @@ class EntityType:
     @property
     def navigations(self) -> set[str]:
         """All navigation property names."""
-        return set(self.children) | set(self.lookups)
+        return set(self.children) | set(self.lookups) | set(self.computed)
 
 
 def _f(name: str, type_: str = "string", max_length: int | None = None, **kw: object) -> Field:
@@ -84,6 +86,8 @@ def _ro(name: str, type_: str = "string") -> Field:
 ID = _ro("id", "guid")
 MODIFIED = _ro("lastModifiedDateTime", "datetime")
 CONTACT_TYPE = ("Company", "Person")
+# NAV.contactBusinessRelationLinkToTable, as contactInformation.relatedType documents it.
+RELATED_TYPE = (" ", "Customer", "Vendor", "Bank Account", "Employee")
 LINE_TYPES = ("Comment", "Account", "Item", "Resource", "Fixed Asset", "Charge")
 
 
@@ -224,6 +228,7 @@ ENTITIES: tuple[EntityType, ...] = (
             "shipmentMethod": ("shipmentMethods", "shipmentMethodId"),
             "customerFinancialDetail": ("customerFinancialDetails", "id"),
         },
+        computed={"contactsInformation": "contactsInformation"},
         number_series="customers",
         webhooks=True,
     ),
@@ -255,6 +260,22 @@ ENTITIES: tuple[EntityType, ...] = (
             MODIFIED,
         ),
         number_series="contacts",
+    ),
+    # Page 30072 "APIV2 - Contacts Information": a temporary buffer filled per request from the
+    # contact business relation of one customer (or vendor); key contactId; GET only.
+    EntityType(
+        "contactInformation",
+        "contactsInformation",
+        (
+            _ro("contactId", "guid"),
+            _ro("contactNumber"),
+            _ro("contactName"),
+            Field("contactType", "enum", read_only=True, enum=CONTACT_TYPE),
+            _ro("relatedId", "guid"),
+            Field("relatedType", "enum", read_only=True, enum=RELATED_TYPE),
+        ),
+        methods=frozenset({"GET"}),
+        lookups={"contact": ("contacts", "contactId")},
     ),
     EntityType(
         "salespersonPurchaser",

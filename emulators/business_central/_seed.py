@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from emulators.business_central._contacts import link_customer
 from emulators.business_central._documents import DOCUMENT_SETS, Company, entity, order_line_quantities
 from emulators.business_central._schema import BLANK_GUID
 from emulators.business_central._store import Record, Store
@@ -255,6 +256,20 @@ def _demo(store: Store) -> dict[str, Any]:
             city="Antwerpen" if "Adatum" in (parent or name) else "Bruxelles",
             country="BE",
         )
+    # The business relation "Customer": each customer with a company contact of its name is linked
+    # to it (what BC's contactsInformation reads). C00030-C00050 have no contact, as customers
+    # created before Marketing Setup had a business relation code.
+    for customer in customers:
+        contact = next(
+            (
+                c
+                for c in company.table("contacts").values()
+                if c["type"] == "Company" and c["displayName"] == customer["displayName"]
+            ),
+            None,
+        )
+        if contact is not None:
+            link_customer(contact, customer)
     items = [
         _row(
             store,

@@ -156,9 +156,15 @@ def values_equal(left: Any, right: Any) -> bool:
     """Compare two field values the way the built-in does before writing (§2.5 step 6).
 
     Blank, empty-GUID and null are the same; text is compared trimmed; GUIDs without case;
-    numbers as decimals whatever their type or scale.
+    numbers as decimals whatever their type or scale. A number 0 equals null: BC has no null
+    numbers (its 0 is Dataverse's empty, e.g. "no credit limit"), so rewriting one as the other
+    would only ping-pong.
     """
-    return bool(_normalized(left) == _normalized(right))
+    a, b = _normalized(left), _normalized(right)
+    if a is None or b is None:
+        other = b if a is None else a
+        return other is None or (isinstance(other, Decimal) and other == 0)
+    return bool(a == b)
 
 
 def desired_values(

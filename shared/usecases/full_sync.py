@@ -31,6 +31,7 @@ from shared.domain.full_sync import (
 from shared.domain.mapping import TableMapping
 from shared.domain.record_sync import SyncOptions
 from shared.domain.state import JobType, SyncDirection
+from shared.domain.watermarks import ReadWindow
 from shared.errors import PermanentError, SyncError
 from shared.ports import (
     BusinessCentralPort,
@@ -50,6 +51,7 @@ from shared.usecases.synchronize import passes_of
 __all__ = ["advance_full_sync", "parse_full_sync_message", "run_full_sync_line", "start_full_sync"]
 
 _STALE_RUN = timedelta(days=1)  # a run older than this no longer blocks a new one (as the built-in)
+_CLOCK_SKEW = timedelta(seconds=5)  # between our clock and BC's lastModifiedDateTime
 
 
 def _side_counts(
@@ -170,6 +172,8 @@ def run_full_sync_line(
                 report_unmatched=False,
             )
             finish_job(mapping.name, coupling_job.job_id, jobs=jobs)
+        passes_started = clock.now()
+        inserted_in_bc = 0
         for direction in passes_of(mapping):
             job = start_job(mapping.name, direction, jobs=jobs, clock=clock)
             key = "to_dataverse_job_id" if direction is SyncDirection.TO_DATAVERSE else "from_dataverse_job_id"
@@ -182,9 +186,25 @@ def run_full_sync_line(
                 window=None,
             )
             done = finish_job(mapping.name, job.job_id, jobs=jobs)
+            if direction is SyncDirection.FROM_DATAVERSE:
+                inserted_in_bc = done.counters.inserted
             failed += done.counters.failed
             if done.message:
                 messages.append(f"{direction.value}: {done.message}")
+        to_job = updates.get("to_dataverse_job_id")
+        if inserted_in_bc and to_job:
+            # Records just created in BC from Sales carry BC's own values in the fields that flow
+            # only to Sales (prices, costs, credit limits); send them now, so the run converges and
+            # a second full sync finds nothing to do.
+            engine.run_pass(
+                mapping,
+                SyncDirection.TO_DATAVERSE,
+                job_id=to_job,
+                options=SyncOptions(force=True),
+                window=ReadWindow(since=passes_started - _CLOCK_SKEW, until=clock.now()),
+            )
+            done = finish_job(mapping.name, to_job, jobs=jobs)
+            failed += done.counters.failed
     except SyncError as error:
         failed += 1
         messages.append(error.message)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from shared.adapters.tables._keys import newest_first_key
 from shared.domain.mapping import TableMapping
@@ -47,7 +47,22 @@ from shared.ports import (
 
 __all__ = ["PassResult", "SyncEngine"]
 
+# How a row names the table a polymorphic lookup points at (the Web API's own annotation).
+LOOKUP_TABLE_ANNOTATION = "Microsoft.Dynamics.CRM.lookuplogicalname"
+
 Record = dict[str, Any]
+
+
+class DerivedLookupKey(Protocol):
+    """A lookup key that is no field of the referenced BC record but derived through other data."""
+
+    def bc_ids(self, keys: Iterable[str]) -> dict[str, str]:
+        """Key values → the referenced BC record's id."""
+        ...
+
+    def keys(self, bc_ids: Iterable[str]) -> dict[str, str]:
+        """Referenced BC ids → their key value."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -135,7 +150,9 @@ class SyncEngine:
         lookup_key: Callable[[str, str], str],
         base_currency_id: Callable[[], str | None],
         option_set_of: Callable[[str], Any] = lambda name: None,
+        derived_keys: Mapping[str, DerivedLookupKey] | None = None,
     ) -> None:
+        self._derived_keys = dict(derived_keys or {})
         self._option_set_of = option_set_of
         self._mappings = mappings
         self._lookup_key = lookup_key
@@ -409,7 +426,9 @@ class SyncEngine:
         """BC lookup values (ids, or codes of ``key_field``) → coupled Dataverse ids."""
         ids_by_key = {k.lower(): k.lower() for k in keys if _is_guid(k)} if key_field == "id" else {}
         referenced = self._referenced(lookup)
-        if key_field != "id" and referenced is not None:
+        if key_field in self._derived_keys:
+            ids_by_key = self._derived_keys[key_field].bc_ids(keys)
+        elif key_field != "id" and referenced is not None:
             filter_ = any_of(key_field, sorted(keys))
             for page in self._bc.list_records(referenced.bc_entity_set, filter=filter_, select=[key_field]):
                 for record in page:
@@ -425,6 +444,9 @@ class SyncEngine:
         )
         if key_field == "id":
             return {dv_id: c.bc_id for dv_id, c in found.items()}
+        if key_field in self._derived_keys:
+            derived = self._derived_keys[key_field].keys({c.bc_id for c in found.values()})
+            return {dv_id: derived[c.bc_id] for dv_id, c in found.items() if c.bc_id in derived}
         referenced = self._referenced(lookup)
         if referenced is None:
             return {}
@@ -461,20 +483,27 @@ class SyncEngine:
         return JobCounters(**counts)
 
     def _typed(self, context: _PassContext, decision: RecordDecision) -> RecordDecision:
-        """Option values travel as text through couplings; Dataverse wants them as integers."""
+        """Shape lookup values for Dataverse: option values as integers, lookups with their table.
+
+        Option values travel as text through couplings; Dataverse wants integers. A lookup that
+        can point at several tables (``parentcustomerid``) must say which one; the referenced
+        mapping knows.
+        """
         if context.direction is not SyncDirection.TO_DATAVERSE or not decision.changes:
             return decision
-        option_fields = {
-            f.dataverse_field
-            for f in context.mapping.fields_for(context.direction)
-            if f.lookup is not None and self._option_set_of(f.lookup) is not None
-        }
-        if not option_fields & set(decision.changes):
-            return decision
-        changes = {
-            k: int(v) if k in option_fields and isinstance(v, str) and v.lstrip("-").isdigit() else v
-            for k, v in decision.changes.items()
-        }
+        changes = dict(decision.changes)
+        for field_mapping in context.mapping.fields_for(context.direction):
+            name = field_mapping.dataverse_field
+            if field_mapping.lookup is None or name not in changes:
+                continue
+            if self._option_set_of(field_mapping.lookup) is not None:
+                value = changes[name]
+                if isinstance(value, str) and value.lstrip("-").isdigit():
+                    changes[name] = int(value)
+                continue
+            referenced = self._referenced(field_mapping.lookup)
+            if referenced is not None and changes[name] is not None:
+                changes[f"{name}@{LOOKUP_TABLE_ANNOTATION}"] = referenced.dataverse_entity_set
         return replace(decision, changes=changes)
 
     def _settle(

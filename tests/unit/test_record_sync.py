@@ -285,6 +285,10 @@ def test_from_dataverse_translates_lookups_back_and_writes_bc_constants() -> Non
         ("12.50", 12.5, True),
         ("x", "X", False),
         (True, 1, False),
+        (0, None, True),
+        (Decimal("0.00"), "", True),
+        (False, None, False),
+        (1, None, False),
     ],
 )
 def test_value_comparison(left: Any, right: Any, equal: bool) -> None:

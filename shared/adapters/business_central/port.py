@@ -196,6 +196,17 @@ class BusinessCentralAdapter:
                         found[spelled[guid]] = record
         return found
 
+    def list_related(self, entity_set: str, record_id: str, navigation: str) -> list[Record]:
+        """A record's navigation collection, e.g. ``customers(<id>)/contactsInformation``.
+
+        Raises:
+            PermanentError: a bad name or id, or a navigation BC does not serve.
+            RetriableError, ConfigurationError: as every read.
+        """
+        path = f"{self._set_path(entity_set)}({guid_literal(record_id)})/{field_name(navigation)}"
+        doing = f"reading {navigation} of {entity_set} {record_id}"
+        return [record for page in self._pages(path, None, None, doing) for record in page]
+
     def count_records(self, entity_set: str, *, filter: str | None = None) -> int:
         """How many records match ``filter`` (one request: ``$count=true&$top=0``).
 

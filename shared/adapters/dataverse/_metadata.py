@@ -57,7 +57,8 @@ class Lookup:
         """
         if entity is not None:
             for target in self.targets:
-                if target.entity == entity:
+                # The logical name, or the entity set name a mapping knows the table by.
+                if entity in (target.entity, target.entity_set):
                     return target
             raise PermanentError(
                 f"Dataverse: {self.attribute} cannot point at a {entity} row "

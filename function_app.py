@@ -2,12 +2,12 @@
 
 import azure.functions as func
 
-from functions import full_sync, http_health, http_jobs, http_mappings, http_records, sync_triggers
+from functions import full_sync, http_health, http_jobs, http_mappings, http_records, sync_triggers, webhooks
 from shared.config import get_settings
 
 # Fail at start, naming every missing or invalid setting, rather than at the first request.
 get_settings()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (http_health, http_mappings, http_records, http_jobs, full_sync, sync_triggers):
+for blueprint in (http_health, http_mappings, http_records, http_jobs, full_sync, sync_triggers, webhooks):
     app.register_functions(blueprint.bp)

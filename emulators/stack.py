@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import signal
 import sys
 import tempfile
@@ -36,8 +37,12 @@ def connector_settings(
     dataverse: dict[str, Any],
     business_central: dict[str, Any],
     ca_bundle: str,
+    host_port: int = DEFAULT_HOST_PORT,
 ) -> dict[str, str]:
-    """The connector's app settings for a local stack, from each piece's start line."""
+    """The connector's app settings for a local stack, from each piece's start line.
+
+    ``host_port`` is where the local Functions host will listen: BC's webhooks are sent there.
+    """
     dataverse_url = str(dataverse["base_url"]).removesuffix("/api/data/v9.2")
     return {
         "FUNCTIONS_WORKER_RUNTIME": "python",
@@ -57,6 +62,12 @@ def connector_settings(
         "ServiceBusConnection": str(servicebus["connection_string"]),
         # Every minute locally, so a demo shows changes flowing without a long wait.
         "SCHEDULE_MAPPING_SYNC": "0 * * * * *",
+        # Push: BC calls the host back on loopback; a fresh secret per stack, so a notification
+        # meant for another stack's connector is refused. Dataverse posts to the local broker.
+        "WEBHOOK_NOTIFICATION_URL": f"http://127.0.0.1:{host_port}/api/webhooks/bc",
+        "WEBHOOK_CLIENT_STATE": secrets.token_urlsafe(32),
+        "DATAVERSE_SERVICEBUS_CONNECTION": str(servicebus["connection_string"]),
+        "SCHEDULE_WEBHOOK_RENEWAL": "0 0 */12 * * *",
     }
 
 
@@ -140,12 +151,14 @@ def start_local_stack(
         ca_bundle.write_text(
             "".join(Path(p.start_line["ca_bundle"]).read_text() for p in (dataverse, business_central))
         )
+        host_port = host_port or free_port()
         settings = connector_settings(
             tables=azurite.connection_string,
             servicebus=servicebus.start_line,
             dataverse=dataverse.start_line,
             business_central=business_central.start_line,
             ca_bundle=str(ca_bundle),
+            host_port=host_port,
         )
         settings_file = workdir / "local.settings.json"
         settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": settings}, indent=2))
@@ -154,7 +167,7 @@ def start_local_stack(
             _python_module(
                 "emulators.functions_host",
                 "--port",
-                str(host_port or free_port()),
+                str(host_port),
                 "--app-dir",
                 str(PROJECT_ROOT),
                 "--settings",

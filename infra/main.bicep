@@ -57,6 +57,16 @@ param mappingOverrides string = ''
 @description('NCRONTAB (6 fields) of the scheduled incremental sync of every mapping.')
 param scheduleMappingSync string = '0 */5 * * * *'
 
+@description('Public URL of the app\'s POST /api/webhooks/bc that BC notifies, e.g. https://<default host name>/api/webhooks/bc (the functionAppUrl output). Empty: BC webhooks off until set.')
+param webhookNotificationUrl string = ''
+
+@description('Optional: the BC webhook clientState secret (16-2048 characters) to store in Key Vault now. Empty: set it later (docs/deploy.md); webhooks stay off until then.')
+@secure()
+param webhookClientState string = ''
+
+@description('NCRONTAB (6 fields) of the BC webhook subscription renewal (subscriptions expire after 3 days).')
+param scheduleWebhookRenewal string = '0 0 */12 * * *'
+
 @description('client_certificate mode only: path of the PEM (key and certificate) for Dataverse, readable by the app.')
 param dataverseClientCertificatePath string = ''
 
@@ -155,12 +165,14 @@ var serviceBusQueues = [
   'coupling'
   'full-sync'
   'record-sync'
+  'dataverse-events'
 ]
 
 // Queues Dataverse's service endpoints post to (a send-only SAS rule each, its connection string in Key Vault)
 var dataverseEndpointQueues = [
   'sales-orders'
   'quotes'
+  'dataverse-events'
 ]
 
 // shared/resources.py TABLES
@@ -188,6 +200,9 @@ var names = {
 var deploymentContainerName = 'app-package'
 var dataverseSecretName = 'dataverse-client-secret'
 var bcSecretName = 'bc-client-secret'
+var webhookClientStateSecretName = 'webhook-client-state'
+// Written by modules/servicebus.bicep from the send-only rule of the queue Dataverse posts changes to
+var dataverseEventsSendSecretName = 'servicebus-dataverse-events-dataverse-send'
 var authority = '${environment().authentication.loginEndpoint}${tenantId}'
 
 module identity 'modules/identity.bicep' = {
@@ -237,6 +252,7 @@ module keyVault 'modules/keyvault.bicep' = {
     clientSecrets: {
       '${dataverseSecretName}': dataverseClientSecret
       '${bcSecretName}': bcClientSecret
+      '${webhookClientStateSecretName}': webhookClientState
     }
     workspaceId: monitoring.outputs.workspaceId
   }
@@ -282,6 +298,10 @@ var connectorSettings = {
   AZURE_CLIENT_ID: identity.outputs.clientId
   MAPPING_OVERRIDES: mappingOverrides
   SCHEDULE_MAPPING_SYNC: scheduleMappingSync
+  WEBHOOK_NOTIFICATION_URL: webhookNotificationUrl
+  WEBHOOK_CLIENT_STATE: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=${webhookClientStateSecretName})'
+  DATAVERSE_SERVICEBUS_CONNECTION: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=${dataverseEventsSendSecretName})'
+  SCHEDULE_WEBHOOK_RENEWAL: scheduleWebhookRenewal
 }
 
 module functionApp 'modules/functionapp.bicep' = {

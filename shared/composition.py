@@ -14,8 +14,10 @@ from azure.servicebus import ServiceBusClient
 
 from shared.adapters.auth import ManagedIdentityTokenProvider, MsalTokenProvider, TokenProvider
 from shared.adapters.business_central import BusinessCentralAdapter, BusinessCentralApi
+from shared.adapters.business_central.contacts import CompanyContactKey
 from shared.adapters.clock import SystemClock
 from shared.adapters.dataverse import DataverseAdapter, DataverseWebApi
+from shared.adapters.dataverse.push import DataversePushRegistry
 from shared.adapters.http_session import ApiSession
 from shared.adapters.probes import BusinessCentralProbe, DataverseProbe, ServiceBusProbe, TableStorageProbe
 from shared.adapters.servicebus import ServiceBusQueue, open_service_bus_client
@@ -44,6 +46,7 @@ from shared.ports import (
     WatermarkStore,
 )
 from shared.resources import (
+    QUEUE_DATAVERSE_EVENTS,
     QUEUE_SALES_ORDERS,
     TABLE_COUPLINGS,
     TABLE_FULL_SYNC_RUNS,
@@ -51,6 +54,7 @@ from shared.resources import (
     TABLE_SYNC_JOBS,
     TABLE_WATERMARKS,
 )
+from shared.usecases.push import PushRegistry, WebhookSubscriptions
 from shared.usecases.sync_engine import SyncEngine
 
 
@@ -143,9 +147,13 @@ def business_central_api() -> BusinessCentralApi:
 
 
 @lru_cache(maxsize=1)
+def _business_central_adapter() -> BusinessCentralAdapter:
+    return BusinessCentralAdapter(business_central_api(), settings().business_central.company_id)
+
+
 def business_central_port() -> BusinessCentralPort:
     """The BC API v2.0 as the sync engine's port, scoped to the configured company."""
-    return BusinessCentralAdapter(business_central_api(), settings().business_central.company_id)
+    return _business_central_adapter()
 
 
 def health_probes() -> list[HealthProbe]:
@@ -211,6 +219,7 @@ def sync_engine() -> SyncEngine:
         lookup_key=registry.lookup_key,
         base_currency_id=dataverse_port().base_currency_id,
         option_set_of=registry.option_set_of,
+        derived_keys={"companyContactNumber": CompanyContactKey(_business_central_adapter())},
     )
 
 
@@ -272,4 +281,68 @@ def coupling_ports() -> dict[str, Any]:
         "couplings": coupling_store(),
         "engine": sync_engine(),
         "jobs": sync_job_store(),
+    }
+
+
+@lru_cache(maxsize=1)
+def push_registry() -> PushRegistry:
+    """Dataverse service endpoints and steps, with the logical names of tables cached for the process."""
+    return DataversePushRegistry(dataverse_api())
+
+
+def webhook_subscriptions() -> WebhookSubscriptions:
+    """BC's webhook subscriptions (the BC adapter beyond ``BusinessCentralPort``)."""
+    return BusinessCentralAdapter(business_central_api(), settings().business_central.company_id)
+
+
+def push_receive_ports() -> dict[str, Any]:
+    """What a webhook POST needs (keyword arguments of ``push.receive_bc_notifications``)."""
+    return {
+        "client_state": settings().push.client_state,
+        "mappings": all_mappings(),
+        "company_id": settings().business_central.company_id,
+        "queue": message_queue(),
+        "jobs": sync_job_store(),
+        "clock": clock(),
+    }
+
+
+def dataverse_event_ports() -> dict[str, Any]:
+    """What a Dataverse event needs (keyword arguments of ``push.process_dataverse_event``)."""
+    return {
+        "mappings": all_mappings(),
+        "registry": push_registry(),
+        "application_user_id": dataverse_port().application_user_id(),
+        "engine": sync_engine(),
+        "jobs": sync_job_store(),
+        "clock": clock(),
+    }
+
+
+def push_setup_ports() -> dict[str, Any]:
+    """What push registration needs (keyword arguments of ``push.set_up_push``)."""
+    push = settings().push
+    return {
+        "subscriptions": webhook_subscriptions(),
+        "registry": push_registry(),
+        "mappings": all_mappings(),
+        "company_id": settings().business_central.company_id,
+        "notification_url": push.notification_url,
+        "client_state": push.client_state,
+        "connection_string": push.dataverse_service_bus_connection,
+        "queue": QUEUE_DATAVERSE_EVENTS,
+        "clock": clock(),
+    }
+
+
+def webhook_renewal_ports() -> dict[str, Any]:
+    """What the renewal timer needs (keyword arguments of ``push.renew_bc_subscriptions``)."""
+    push = settings().push
+    return {
+        "subscriptions": webhook_subscriptions(),
+        "mappings": all_mappings(),
+        "company_id": settings().business_central.company_id,
+        "notification_url": push.notification_url,
+        "client_state": push.client_state,
+        "clock": clock(),
     }

@@ -25,6 +25,7 @@ __all__ = [
     "BusinessCentralSettings",
     "ClientCredential",
     "DataverseSettings",
+    "PushSettings",
     "ServiceBusSettings",
     "Settings",
     "TableStorageSettings",
@@ -58,7 +59,19 @@ SETTINGS: Final[dict[str, str]] = {
     "AZURE_CLIENT_ID": "(optional) client id of the user-assigned managed identity for Azure resources",
     "MAPPING_OVERRIDES": "(optional) JSON that changes the default integration table mappings (docs/mappings.md)",
     "SCHEDULE_MAPPING_SYNC": "NCRONTAB (6 fields) of the scheduled incremental sync of all mappings: 0 */5 * * * *",
+    "WEBHOOK_NOTIFICATION_URL": "(optional) public URL of this app's POST /api/webhooks/bc, where BC sends "
+    "notifications (https; http only on 127.0.0.1/localhost). Needed by POST /api/setup/push",
+    "WEBHOOK_CLIENT_STATE": "(optional) secret of 16-2048 characters BC echoes in every webhook notification "
+    "(clientState); a Key Vault reference in Azure. Needed by POST /api/setup/push and the webhook",
+    "DATAVERSE_SERVICEBUS_CONNECTION": "(optional) Service Bus connection string (send rights on the "
+    "dataverse-events queue) Dataverse's service endpoint posts with; a Key Vault reference in Azure",
+    "SCHEDULE_WEBHOOK_RENEWAL": "(optional) NCRONTAB (6 fields) of the BC webhook subscription renewal, "
+    "default 0 0 */12 * * *",
 }
+
+_DEFAULT_WEBHOOK_RENEWAL: Final = "0 0 */12 * * *"
+_CLIENT_STATE_LENGTH: Final = (16, 2048)  # our floor for a guessable-by-nobody secret; BC's ceiling
+_LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "::1")  # where a plain-http webhook URL may point
 
 _BC_DEFAULT_SCOPE: Final = "https://api.businesscentral.dynamics.com/.default"
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -127,6 +140,15 @@ class ServiceBusSettings:
 
 
 @dataclass(frozen=True)
+class PushSettings:
+    """Near-real-time push: BC webhooks and Dataverse's service endpoint (all optional)."""
+
+    notification_url: str | None = None
+    client_state: str | None = field(default=None, repr=False)
+    dataverse_service_bus_connection: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the connector is configured with."""
 
@@ -138,6 +160,8 @@ class Settings:
     ca_bundle: str | None = None
     mapping_overrides: str | None = None
     schedule_mapping_sync: str = "0 */5 * * * *"
+    push: PushSettings = field(default_factory=PushSettings)
+    schedule_webhook_renewal: str = _DEFAULT_WEBHOOK_RENEWAL
 
 
 class _Reader:
@@ -190,6 +214,40 @@ def _credential(reader: _Reader, prefix: str, auth_mode: str) -> ClientCredentia
     )
 
 
+def _secret(reader: _Reader, name: str) -> str | None:
+    value = reader.optional(name)
+    # App Service leaves a Key Vault reference it cannot resolve (secret not set yet) as its own
+    # text: that is no secret, and push stays off until the vault has one.
+    if value is not None and value.startswith("@Microsoft.KeyVault("):
+        return None
+    return value
+
+
+def _push_settings(reader: _Reader) -> PushSettings:
+    url = reader.optional("WEBHOOK_NOTIFICATION_URL")
+    if url:
+        parsed = urlparse(url)
+        local = parsed.scheme == "http" and parsed.hostname in _LOOPBACK_HOSTS
+        if not parsed.netloc or not (parsed.scheme == "https" or local):
+            reader.problems.append(
+                f"WEBHOOK_NOTIFICATION_URL must be an https:// URL (http:// only on 127.0.0.1), got {url!r}"
+            )
+    client_state = _secret(reader, "WEBHOOK_CLIENT_STATE")
+    low, high = _CLIENT_STATE_LENGTH
+    if client_state is not None and not low <= len(client_state) <= high:
+        # The value is a secret: its length is all the message may say.
+        reader.problems.append(f"WEBHOOK_CLIENT_STATE must have {low} to {high} characters, has {len(client_state)}")
+    connection = _secret(reader, "DATAVERSE_SERVICEBUS_CONNECTION")
+    if connection is not None and not all(
+        part in connection.lower() for part in ("endpoint=", "sharedaccesskeyname=", "sharedaccesskey=")
+    ):
+        reader.problems.append(
+            "DATAVERSE_SERVICEBUS_CONNECTION must be a Service Bus connection string with "
+            "Endpoint, SharedAccessKeyName and SharedAccessKey"
+        )
+    return PushSettings(notification_url=url, client_state=client_state, dataverse_service_bus_connection=connection)
+
+
 def load_settings(values: Mapping[str, str]) -> Settings:
     """Validate ``values`` (environment-like) into ``Settings``.
 
@@ -238,6 +296,11 @@ def load_settings(values: Mapping[str, str]) -> Settings:
     if schedule and len(schedule.split()) != 6:
         reader.problems.append(f"SCHEDULE_MAPPING_SYNC must be a 6-field NCRONTAB expression, got {schedule!r}")
 
+    push = _push_settings(reader)
+    renewal = reader.optional("SCHEDULE_WEBHOOK_RENEWAL") or _DEFAULT_WEBHOOK_RENEWAL
+    if len(renewal.split()) != 6:
+        reader.problems.append(f"SCHEDULE_WEBHOOK_RENEWAL must be a 6-field NCRONTAB expression, got {renewal!r}")
+
     if reader.problems:
         raise ConfigurationError("invalid settings: " + "; ".join(reader.problems), code="InvalidSettings")
     return Settings(
@@ -249,6 +312,8 @@ def load_settings(values: Mapping[str, str]) -> Settings:
         ca_bundle=ca_bundle,
         mapping_overrides=reader.optional("MAPPING_OVERRIDES"),
         schedule_mapping_sync=schedule,
+        push=push,
+        schedule_webhook_renewal=renewal,
     )
 
 

@@ -13,8 +13,16 @@ QUEUE_QUOTES: Final = "quotes"  # quote processing requests (push, poll, manual)
 QUEUE_COUPLING: Final = "coupling"  # couple, match-based coupling, create-and-couple
 QUEUE_FULL_SYNC: Final = "full-sync"  # full synchronization steps
 QUEUE_RECORD_SYNC: Final = "record-sync"  # per-record sync requests (webhooks, Dataverse push)
+QUEUE_DATAVERSE_EVENTS: Final = "dataverse-events"  # RemoteExecutionContexts of mapped tables' changes
 
-QUEUES: Final = (QUEUE_SALES_ORDERS, QUEUE_QUOTES, QUEUE_COUPLING, QUEUE_FULL_SYNC, QUEUE_RECORD_SYNC)
+QUEUES: Final = (
+    QUEUE_SALES_ORDERS,
+    QUEUE_QUOTES,
+    QUEUE_COUPLING,
+    QUEUE_FULL_SYNC,
+    QUEUE_RECORD_SYNC,
+    QUEUE_DATAVERSE_EVENTS,
+)
 
 # Table Storage tables
 TABLE_COUPLINGS: Final = "Couplings"

@@ -95,7 +95,7 @@ def test_queue_settings_dead_letter_and_bound_deliveries(bicep: dict[str, dict[s
 
 def test_dataverse_send_rules_are_on_the_push_queues_only(bicep: dict[str, dict[str, Any]]) -> None:
     pushed = _literal_list(bicep[MAIN], "dataverseEndpointQueues")
-    assert set(pushed) == {resources.QUEUE_SALES_ORDERS, resources.QUEUE_QUOTES}
+    assert set(pushed) == {resources.QUEUE_SALES_ORDERS, resources.QUEUE_QUOTES, resources.QUEUE_DATAVERSE_EVENTS}
     params, document = _module(bicep, "serviceBus")
     assert params["dataverseEndpointQueues"] == "dataverseEndpointQueues"
     (rule,) = _resources_of_type(document, "Microsoft.ServiceBus/namespaces/queues/authorizationRules")

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
-from emulators._launch import PROJECT_ROOT
+from emulators._launch import PROJECT_ROOT, free_port
 from emulators.azurite import Azurite
 from emulators.stack import connector_settings
 from tests.plugins.functions_host import FunctionsHostHandle, start_functions_host
@@ -38,11 +39,13 @@ def connector_settings_for_stack(
         dataverse=dataverse_emulator.start_line,
         business_central=business_central_emulator.start_line,
         ca_bundle=str(ca_bundle),
+        host_port=free_port(),  # the session's connector listens here (BC's webhooks call it)
     )
 
 
 @pytest.fixture(scope="session")
 def connector(connector_settings_for_stack: dict[str, str]) -> Iterator[FunctionsHostHandle]:
     """The connector app in the local Functions host, for the whole session."""
-    with start_functions_host(PROJECT_ROOT, connector_settings_for_stack) as host:
+    port = urlsplit(connector_settings_for_stack["WEBHOOK_NOTIFICATION_URL"]).port
+    with start_functions_host(PROJECT_ROOT, connector_settings_for_stack, port=port) as host:
         yield host

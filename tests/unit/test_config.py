@@ -24,6 +24,7 @@ VALID = {
     "BC_CLIENT_SECRET": "bc-secret-value",
     "StateTablesConnection": "UseDevelopmentStorage=true",
     "ServiceBusConnection": "Endpoint=sb://localhost;SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true",
+    "SCHEDULE_MAPPING_SYNC": "0 */5 * * * *",
 }
 
 

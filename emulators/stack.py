@@ -118,9 +118,16 @@ def _python_module(module: str, *args: str) -> list[str]:
 
 
 def start_local_stack(
-    *, workdir: Path, seed: str = "demo", host_port: int | None = None, echo: bool = False
+    *,
+    workdir: Path,
+    seed: str = "demo",
+    host_port: int | None = None,
+    echo: bool = False,
+    settings_overrides: dict[str, str] | None = None,
 ) -> LocalStack:
     """Start every piece on 127.0.0.1 and the connector against them.
+
+    ``settings_overrides`` replace app settings of the connector (tests pin schedules with it).
 
     Raises:
         RuntimeError: a piece failed to start (with what it printed).
@@ -159,7 +166,7 @@ def start_local_stack(
             business_central=business_central.start_line,
             ca_bundle=str(ca_bundle),
             host_port=host_port,
-        )
+        ) | (settings_overrides or {})
         settings_file = workdir / "local.settings.json"
         settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": settings}, indent=2))
         host = start_json_line_process(

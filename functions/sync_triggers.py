@@ -19,7 +19,9 @@ _log = logging.getLogger(__name__)
 @bp.timer_trigger(schedule="%SCHEDULE_MAPPING_SYNC%", arg_name="timer", run_on_startup=False, use_monitor=False)
 def timer_sync_mappings(timer: func.TimerRequest) -> None:
     """Every mapping's modified records, both passes, on the schedule."""
-    runs = synchronize_all(composition.all_mappings(), **composition.synchronize_ports())
+    runs = synchronize_all(
+        composition.all_mappings(), full_syncs=composition.full_sync_store(), **composition.synchronize_ports()
+    )
     for run in runs:
         for job in run.jobs:
             _log.info("%s %s: %s %s", run.mapping, job.direction.value, job.status.value, job.counters)

@@ -237,7 +237,13 @@ def record_ports() -> dict[str, Any]:
 
 def create_ports() -> dict[str, Any]:
     """What create-and-couple needs (keyword arguments of ``records.create_in_*``)."""
-    return {"engine": sync_engine(), "couplings": coupling_store(), "jobs": sync_job_store(), "clock": clock()}
+    return {
+        "engine": sync_engine(),
+        "couplings": coupling_store(),
+        "jobs": sync_job_store(),
+        "errors": sync_error_store(),
+        "clock": clock(),
+    }
 
 
 def synchronize_ports() -> dict[str, Any]:

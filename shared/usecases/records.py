@@ -12,7 +12,7 @@ from shared.domain.state import Coupling, JobCounters, SyncDirection, SyncJob
 from shared.domain.watermarks import parse_instant
 from shared.errors import PermanentError
 from shared.odata import guid_literal
-from shared.ports import BusinessCentralPort, Clock, CouplingStore, DataversePort, SyncJobStore
+from shared.ports import BusinessCentralPort, Clock, CouplingStore, DataversePort, SyncErrorStore, SyncJobStore
 from shared.usecases._jobs import finish_job, start_job
 from shared.usecases.sync_engine import SyncEngine
 
@@ -159,7 +159,14 @@ def _changed(modified: object, synced: object) -> bool:
 
 
 def create_in_dataverse(
-    mapping: TableMapping, bc_id: str, *, engine: SyncEngine, couplings: CouplingStore, jobs: SyncJobStore, clock: Clock
+    mapping: TableMapping,
+    bc_id: str,
+    *,
+    engine: SyncEngine,
+    couplings: CouplingStore,
+    jobs: SyncJobStore,
+    errors: SyncErrorStore,
+    clock: Clock,
 ) -> tuple[SyncJob, Coupling]:
     """ "Create in Dataverse": create and couple the row for an uncoupled BC record.
 
@@ -174,6 +181,7 @@ def create_in_dataverse(
         engine=engine,
         couplings=couplings,
         jobs=jobs,
+        errors=errors,
         clock=clock,
     )
 
@@ -185,6 +193,7 @@ def create_in_business_central(
     engine: SyncEngine,
     couplings: CouplingStore,
     jobs: SyncJobStore,
+    errors: SyncErrorStore,
     clock: Clock,
 ) -> tuple[SyncJob, Coupling]:
     """ "Create in Business Central": create and couple the record for an uncoupled Dataverse row."""
@@ -195,6 +204,7 @@ def create_in_business_central(
         engine=engine,
         couplings=couplings,
         jobs=jobs,
+        errors=errors,
         clock=clock,
     )
 
@@ -207,6 +217,7 @@ def _create(
     engine: SyncEngine,
     couplings: CouplingStore,
     jobs: SyncJobStore,
+    errors: SyncErrorStore,
     clock: Clock,
 ) -> tuple[SyncJob, Coupling]:
     if not mapping.allows(direction) or not mapping.fields_for(direction):
@@ -230,8 +241,10 @@ def _create(
     if created is None:
         if counters == JobCounters():
             raise _not_found(f"{mapping.name}: {direction.value} source record {source_id} does not exist.")
+        # Say why in the answer itself: the job's own error row names the cause and the fix.
+        reasons = [e.message for e in errors.list_errors(mapping.name, limit=50) if e.job_id == job.job_id]
         raise PermanentError(
-            f"{mapping.name} {source_id} could not be created: {finished.message or 'see the errors'}",
+            f"{mapping.name} {source_id} could not be created: {'; '.join(reasons) or finished.message}",
             code="CreateFailed",
         )
     return finished, created

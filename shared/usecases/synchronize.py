@@ -8,8 +8,10 @@ pass's watermark, sync it, and move the watermark on once everything read is com
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from shared.adapters.tables.sync_jobs import new_job_id
 from shared.domain.full_sync import dependency_order
@@ -19,7 +21,7 @@ from shared.domain.record_sync import SyncOptions
 from shared.domain.state import JobStatus, JobType, SyncDirection, SyncJob, Watermark
 from shared.domain.watermarks import next_watermark, plan_window
 from shared.errors import PermanentError, RetriableError, SyncError
-from shared.ports import Clock, CouplingStore, MessageQueue, SyncJobStore, WatermarkStore
+from shared.ports import Clock, CouplingStore, FullSyncStore, MessageQueue, SyncJobStore, WatermarkStore
 from shared.resources import QUEUE_RECORD_SYNC
 from shared.usecases._jobs import finish_job, start_job
 from shared.usecases.sync_engine import SyncEngine
@@ -33,6 +35,8 @@ __all__ = [
     "synchronize_modified",
     "synchronize_records",
 ]
+
+_log = logging.getLogger(__name__)
 
 PASS_NAMES = {SyncDirection.TO_DATAVERSE: "bc", SyncDirection.FROM_DATAVERSE: "dataverse"}
 
@@ -133,8 +137,18 @@ def synchronize_all(
     watermarks: WatermarkStore,
     clock: Clock,
     application_user_id: str | None,
+    full_syncs: FullSyncStore | None = None,
 ) -> list[SyncRun]:
-    """The scheduled run: every mapping, dependencies first, both passes each."""
+    """The scheduled run: every mapping, dependencies first, both passes each.
+
+    Nothing runs while a full synchronization is in progress (the built-in puts its recurring
+    jobs on hold meanwhile): two writers deciding about the same uncoupled record at once could
+    both create it.
+    """
+    now = clock.now()
+    if full_syncs is not None and any(now - r.started_at < timedelta(days=1) for r in full_syncs.running_runs()):
+        _log.info("scheduled sync skipped: a full synchronization is running")
+        return []
     return [
         synchronize_modified(
             m,

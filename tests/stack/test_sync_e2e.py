@@ -20,6 +20,7 @@ from shared.adapters.business_central import BusinessCentralAdapter, BusinessCen
 from shared.adapters.dataverse import DataverseAdapter, DataverseWebApi
 from shared.adapters.http_session import ApiSession
 from shared.config import Settings, load_settings
+from shared.ports import RecordChange
 
 pytestmark = pytest.mark.stack
 
@@ -65,7 +66,13 @@ class Connector:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    started = start_local_stack(workdir=tmp_path_factory.mktemp("sync-stack"), seed="demo")
+    # The schedules are pinned far away: the tests run the timer themselves, and a scheduled run
+    # landing in the middle of a test would make its counts depend on the clock.
+    started = start_local_stack(
+        workdir=tmp_path_factory.mktemp("sync-stack"),
+        seed="demo",
+        settings_overrides={"SCHEDULE_MAPPING_SYNC": "0 0 0 1 1 *", "SCHEDULE_WEBHOOK_RENEWAL": "0 0 0 1 1 *"},
+    )
     try:
         yield started
     finally:
@@ -190,8 +197,6 @@ def test_a_change_reaches_the_other_side_with_the_scheduled_sync(
     stack: LocalStack,
 ) -> None:
     (adatum,) = _records(bc, "customers", "number eq 'C00010'")
-    from shared.ports import RecordChange
-
     (outcome,) = bc.update_records(
         "customers", [RecordChange(adatum["id"], {"city": "Mechelen"}, etag=adatum["@odata.etag"])]
     )
@@ -208,3 +213,125 @@ def test_a_change_reaches_the_other_side_with_the_scheduled_sync(
     assert run.status_code == 202 and run.json()["status"] == "Succeeded", run.text
     account_id = _coupled_dataverse_id(connector, "CUSTOMER", adatum["id"])
     assert dataverse.get_rows("accounts", [account_id])[account_id]["address1_city"] == "Mechelen"
+
+
+def _run_timer(stack: LocalStack) -> None:
+    root = str(stack.host.start_line["base_url"]).removesuffix("/api")
+    run = requests.post(
+        f"{root}/admin/functions/timer_sync_mappings",
+        headers={"x-functions-key": str(stack.host.start_line["function_key"])},
+        json={},
+        timeout=180,
+    )
+    assert run.status_code == 202 and run.json()["status"] == "Succeeded", run.text
+
+
+def _create_bc(bc: BusinessCentralAdapter, entity_set: str, values: dict[str, Any]) -> str:
+    (outcome,) = bc.create_records(entity_set, [values])
+    assert outcome.ok and outcome.record_id, outcome.error
+    return outcome.record_id.lower()
+
+
+def test_an_uncoupled_dependency_is_named_and_the_record_goes_through_once_it_is_coupled(
+    first_run: dict[str, Any], connector: Connector, bc: BusinessCentralAdapter, dataverse: DataverseAdapter
+) -> None:
+    salesperson = _create_bc(bc, "salespeoplePurchasers", {"code": "NEWSP", "displayName": "New Seller"})
+    customer = _create_bc(bc, "customers", {"displayName": "Dependency Test NV", "salespersonCode": "NEWSP"})
+
+    refused = requests.post(
+        f"{connector.base}/records/CUSTOMER/{customer}/create-in-dataverse", headers=connector.headers, timeout=60
+    )
+    assert refused.status_code == 400
+    message = refused.json()["error"]["message"]
+    assert "NEWSP must be coupled to a record in SALESPEOPLE" in message and "first" in message
+
+    # Couple the salesperson to Bob (uncoupling the one the full sync created for him), then retry.
+    bob = _rows(dataverse, "systemusers", "internalemailaddress eq 'bob@contoso.invalid'")[0]
+    previous = connector.get("couplings/SALESPEOPLE", dataverseId=bob["systemuserid"])
+    requests.delete(
+        f"{connector.base}/couplings/SALESPEOPLE/{previous['bcId']}", headers=connector.headers, timeout=60
+    ).raise_for_status()
+    connector.post("couplings/SALESPEOPLE", {"bcId": salesperson, "dataverseId": bob["systemuserid"]}, expect=201)
+    created = connector.post(f"records/CUSTOMER/{customer}/create-in-dataverse", expect=201)
+    account_id = created["coupling"]["dataverseId"]
+    account = dataverse.get_rows("accounts", [account_id])[account_id]
+    assert account["name"] == "Dependency Test NV" and account["ownerid"] == bob["systemuserid"]
+
+
+def test_the_same_error_twice_skips_a_record_and_restore_brings_it_back(
+    first_run: dict[str, Any], connector: Connector, bc: BusinessCentralAdapter, stack: LocalStack
+) -> None:
+    _create_bc(bc, "salespeoplePurchasers", {"code": "LONER", "displayName": "Nobody In Sales"})
+    (trey,) = _records(bc, "customers", "number eq 'C00020'")
+    (outcome,) = bc.update_records(
+        "customers", [RecordChange(trey["id"], {"salespersonCode": "LONER"}, etag=trey["@odata.etag"])]
+    )
+    assert outcome.ok, outcome.error
+    time.sleep(2.5)
+    _run_timer(stack)  # fails: LONER is coupled to no Sales user
+    first = connector.get("couplings/CUSTOMER", bcId=trey["id"])
+    assert first["lastResultToDataverse"] == "Failure" and first["skipped"] is False
+    _run_timer(stack)  # the same error again: skipped from now on
+    skipped = connector.get("errors", mapping="CUSTOMER")["skipped"]
+    assert [c["bcId"] for c in skipped] == [trey["id"].lower()]
+    assert "LONER must be coupled to a record in SALESPEOPLE" in skipped[0]["lastError"]
+
+    restored = connector.post("skipped/CUSTOMER/restore", {"bcIds": [trey["id"]]})
+    assert restored["restored"] == [trey["id"].lower()]
+    assert connector.get("errors", mapping="CUSTOMER")["skipped"] == []
+    # Put the salesperson back so later tests see a healthy customer.
+    (trey,) = _records(bc, "customers", "number eq 'C00020'")
+    bc.update_records("customers", [RecordChange(trey["id"], {"salespersonCode": "PS"}, etag=trey["@odata.etag"])])
+
+
+def test_a_deleted_coupled_row_is_a_deletion_conflict_named_by_the_default_rule(
+    first_run: dict[str, Any],
+    connector: Connector,
+    bc: BusinessCentralAdapter,
+    dataverse: DataverseAdapter,
+    stack: LocalStack,
+) -> None:
+    (school,) = _records(bc, "customers", "number eq 'C00030'")
+    account_id = _coupled_dataverse_id(connector, "CUSTOMER", school["id"])
+    (deleted,) = dataverse.delete_rows("accounts", [account_id])
+    assert deleted.ok
+    (outcome,) = bc.update_records(
+        "customers", [RecordChange(school["id"], {"city": "Leuven"}, etag=school["@odata.etag"])]
+    )
+    assert outcome.ok
+    time.sleep(2.5)
+    _run_timer(stack)
+    coupling = connector.get("couplings/CUSTOMER", bcId=school["id"])
+    assert "cannot be updated because it is coupled to a deleted record" in coupling["lastError"]
+    assert dataverse.get_rows("accounts", [account_id]) == {}  # nothing was recreated behind the rule's back
+
+
+def test_match_based_coupling_couples_only_unique_uncoupled_matches_and_reports_the_rest(
+    first_run: dict[str, Any], connector: Connector, bc: BusinessCentralAdapter, dataverse: DataverseAdapter
+) -> None:
+    solo = _create_bc(bc, "customers", {"displayName": "Solo Match BV"})
+    twin = _create_bc(bc, "customers", {"displayName": "Twin Match BV"})
+    created = dataverse.create_rows(
+        "accounts",
+        [
+            {"name": "solo match bv", "customertypecode": 3},  # case differs: still a match
+            {"name": "Twin Match BV", "customertypecode": 3},
+            {"name": "Twin Match BV", "customertypecode": 3},
+        ],
+    )
+    assert all(o.ok for o in created)
+    job_id = connector.post("couplings/CUSTOMER/match", expect=202)["jobId"]
+    deadline = time.monotonic() + 60
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        job = next(j for j in connector.get("jobs", mapping="CUSTOMER")["value"] if j["id"] == job_id)
+        if job["finishedAt"]:
+            break
+        time.sleep(0.5)
+    assert job["type"] == "Coupling" and job["coupled"] >= 1, job
+    assert "no unique uncoupled matching entity was found" in job["message"]
+    assert _coupled_dataverse_id(connector, "CUSTOMER", solo) == str(created[0].record_id).lower()
+    missing = requests.get(
+        f"{connector.base}/couplings/CUSTOMER", headers=connector.headers, params={"bcId": twin}, timeout=30
+    )
+    assert missing.status_code == 404

@@ -139,6 +139,8 @@ class EmulatorServer:
         self.admin_key = secrets.token_urlsafe(24)
         self.faults = FaultPlan()
         self.costs = CostModel()
+        self.request_counts: dict[str, int] = {}
+        self._stats_lock = threading.Lock()
         self.api: EmulatorApi = EmulatorApi()
         self._server: BaseWSGIServer = make_server(
             "127.0.0.1",
@@ -213,6 +215,11 @@ class EmulatorServer:
         path = request.path
         if path.startswith(ADMIN_PREFIX) or path == ADMIN_PREFIX.rstrip("/"):
             return self._admin(request)(environ, start_response)
+        if not self.issuer.handles(path):
+            # Counted for benchmarks (back door and token requests are not API calls).
+            with self._stats_lock:
+                key = f"{request.method} {'$batch' if path.endswith('$batch') else 'other'}"
+                self.request_counts[key] = self.request_counts.get(key, 0) + 1
         fault = self.faults.take(request.method, path)
         if fault is not None and fault.kind in ("fail", "throttle"):
             return self._fault_response(fault)(environ, start_response)
@@ -258,6 +265,12 @@ class EmulatorServer:
     def _admin_action(self, action: str, method: str, body: Any, request: Request) -> Response:
         if action == "health":
             return json_response(200, {"status": "ok", "name": self.name})
+        if action == "stats":
+            with self._stats_lock:
+                counts = dict(self.request_counts)
+                if method == "DELETE":
+                    self.request_counts.clear()
+            return json_response(200, {"requests": sum(counts.values()), "by_kind": counts})
         if action == "seed" and method == "POST":
             return json_response(200, self.api.seed(body))
         if action == "snapshot" and method == "GET":

@@ -126,6 +126,11 @@ class BackDoor:
         """Disarm every fault."""
         self.call("DELETE", "faults")
 
+    def request_counts(self, *, reset: bool = False) -> dict[str, Any]:
+        """API requests served so far (``{"requests": n, "by_kind": {...}}``); ``reset`` zeroes them."""
+        counts: dict[str, Any] = self.call("DELETE" if reset else "GET", "stats")
+        return counts
+
     def faults(self) -> Any:
         """Armed faults and how many fired per kind."""
         return self.call("GET", "faults")

@@ -205,6 +205,18 @@ def test_registering_twice_leaves_one_subscription_per_resource(push: PushStack)
     assert second and all(action == "kept" for _, action in second)
 
 
+def test_the_renewal_timer_keeps_exactly_those_subscriptions(push: PushStack) -> None:
+    url = push.settings["WEBHOOK_NOTIFICATION_URL"]
+
+    def ours() -> list[str]:
+        listed = push.bc_api("GET", "subscriptions").json()["value"]
+        return sorted(s["subscriptionId"] for s in listed if s["notificationUrl"] == url)
+
+    before = ours()
+    assert push.connector.run_function("timer_renew_webhooks")["status"] == "Succeeded"
+    assert ours() == before
+
+
 def test_registering_twice_leaves_one_endpoint_and_one_step_per_table_and_message(push: PushStack) -> None:
     endpoints = [e for e in push.rows("serviceendpoint") if e["name"].startswith("BC connector")]
     assert len(endpoints) == 1

@@ -96,6 +96,10 @@ class CouplingStore(Protocol):
         """Store a new coupling; refuses (PermanentError ``CouplingConflict``) if either side is coupled."""
         ...
 
+    def couple_many(self, couplings: Sequence[Coupling]) -> list[Coupling | SyncError]:
+        """Store many new couplings at once; each gets the stored coupling or the error that refused it."""
+        ...
+
     def update(self, coupling: Coupling) -> Coupling:
         """Write a changed coupling read earlier; RetriableError if it changed meanwhile."""
         ...

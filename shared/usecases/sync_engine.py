@@ -474,10 +474,19 @@ class SyncEngine:
                 changes.append(RecordChange(target_id, dict(decisions[record_id].changes), current.get("@odata.etag")))
             outcomes.update(zip(modifies, context.destination.update_many(changes), strict=True))
         written = self._written_records(context.destination, outcomes)
+        new_couplings = self._couple_created(context, work, inserts, outcomes, written)
 
         counts: dict[str, int] = {}
         for record_id, decision in decisions.items():
-            action = self._settle(context, work, record_id, decision, outcome=outcomes.get(record_id), written=written)
+            if record_id in new_couplings:
+                refused = new_couplings[record_id]
+                if refused is not None:
+                    self._fail(context, record_id, work.couplings.get(record_id), refused.message)
+                action = Action.FAIL if refused is not None else decision.action
+            else:
+                action = self._settle(
+                    context, work, record_id, decision, outcome=outcomes.get(record_id), written=written
+                )
             if action.counter:
                 counts[action.counter] = counts.get(action.counter, 0) + 1
         return JobCounters(**counts)
@@ -506,6 +515,39 @@ class SyncEngine:
                 changes[f"{name}@{LOOKUP_TABLE_ANNOTATION}"] = referenced.dataverse_entity_set
         return replace(decision, changes=changes)
 
+    def _couple_created(
+        self,
+        context: _PassContext,
+        work: _PageWork,
+        inserts: Sequence[str],
+        outcomes: Mapping[str, WriteOutcome],
+        written: Mapping[str, Record],
+    ) -> dict[str, SyncError | None]:
+        """Couple every record created on the destination, in bulk; per record: ``None`` or the refusal."""
+        created = [i for i in inserts if outcomes[i].ok and outcomes[i].record_id]
+        pending = []
+        for record_id in created:
+            new_id = str(outcomes[record_id].record_id).lower()
+            old = work.couplings.get(record_id)
+            if old is not None:  # RESTORE: the old pair points at a deleted record
+                self._couplings.uncouple(context.mapping.name, old.bc_id)
+            pending.append(
+                coupling_after_success(
+                    context.new_coupling(record_id, new_id),
+                    context.direction,
+                    source_modified_at=context.source.modified_at(work.source_records[record_id]),
+                    destination_modified_at=context.destination.modified_at(written.get(new_id, {})),
+                    both_modified=False,
+                    job_id=context.job_id,
+                    now=context.now,
+                )
+            )
+        results = self._couplings.couple_many(pending) if pending else []
+        return {
+            record_id: (result if isinstance(result, SyncError) else None)
+            for record_id, result in zip(created, results, strict=True)
+        }
+
     def _settle(
         self,
         context: _PassContext,
@@ -523,23 +565,7 @@ class SyncEngine:
             return Action.FAIL
         source_at = context.source.modified_at(work.source_records[record_id])
         try:
-            if decision.action in {Action.INSERT, Action.RESTORE}:
-                assert outcome is not None and outcome.record_id is not None
-                new_id = outcome.record_id.lower()
-                if coupling is not None:  # RESTORE: the old pair points at a deleted record
-                    self._couplings.uncouple(context.mapping.name, coupling.bc_id)
-                self._couplings.couple(
-                    coupling_after_success(
-                        context.new_coupling(record_id, new_id),
-                        context.direction,
-                        source_modified_at=source_at,
-                        destination_modified_at=context.destination.modified_at(written.get(new_id, {})),
-                        both_modified=False,
-                        job_id=context.job_id,
-                        now=context.now,
-                    )
-                )
-            elif decision.action in {Action.MODIFY, Action.UNCHANGED} and coupling is not None:
+            if decision.action in {Action.MODIFY, Action.UNCHANGED} and coupling is not None:
                 target_id = context.target_id(coupling)
                 after = written.get(target_id) or work.destinations.get(target_id, {})
                 updated = coupling_after_success(

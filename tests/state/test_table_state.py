@@ -304,3 +304,24 @@ def test_updating_a_coupling_removed_meanwhile_is_a_conflict(
     with pytest.raises(RetriableError):
         couplings.update(stored.with_changes(skipped=True))
     assert couplings.get_by_dataverse_id(unique_mapping, dv_id) is None
+
+
+def test_couple_many_writes_pairs_in_bulk_and_reports_each_refusal(
+    couplings: TableCouplingStore, unique_mapping: str
+) -> None:
+    taken_bc, taken_dv = _ids()
+    couplings.couple(Coupling(unique_mapping, taken_bc, taken_dv))
+    fresh = [Coupling(unique_mapping, *_ids()) for _ in range(120)]
+    clash = Coupling(unique_mapping, str(uuid.uuid4()), taken_dv)  # that Dataverse row is coupled already
+    batch = [*fresh[:60], clash, *fresh[60:]]
+
+    results = couplings.couple_many(batch)
+
+    assert len(results) == len(batch)
+    refused = [r for r in results if not isinstance(r, Coupling)]
+    assert len(refused) == 1 and isinstance(refused[0], PermanentError) and refused[0].code == "CouplingConflict"
+    assert results[60] is refused[0]
+    stored = couplings.get_many_by_bc_ids(unique_mapping, [c.bc_id for c in fresh])
+    assert {b: c.dataverse_id for b, c in stored.items()} == {c.bc_id: c.dataverse_id for c in fresh}
+    # Each stored coupling comes back with its etag, ready for an update.
+    couplings.update(results[0].with_changes(skipped=True))  # type: ignore[union-attr]

@@ -9,7 +9,7 @@ the same record cannot both win.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -21,12 +21,14 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from shared.adapters.tables._errors import map_table_error, table_errors
 from shared.adapters.tables._keys import decode_key, encode_key
 from shared.domain.state import Coupling, SyncDirection
-from shared.errors import PermanentError, RetriableError
+from shared.errors import PermanentError, RetriableError, SyncError
 
 SCHEMA_VERSION = 1
 # Table Storage allows at most 15 discrete comparisons in one $filter.
 _FILTER_CHUNK = 15
 _BULK_PARALLELISM = 8
+# An entity-group transaction holds at most 100 operations: 50 pairs of rows.
+_PAIRS_PER_TRANSACTION = 50
 
 _BC = "bc:"
 _DV = "dv:"
@@ -140,6 +142,40 @@ class TableCouplingStore:
         except Exception as error:
             raise map_table_error(error, f"coupling {coupling.mapping} {coupling.bc_id}") from error
         return coupling.with_changes(etag=results[0]["etag"])
+
+    def couple_many(self, couplings: Sequence[Coupling]) -> list[Coupling | SyncError]:
+        """Store many new couplings of one mapping, 50 pairs per transaction.
+
+        A transaction that fails (one of its records was coupled meanwhile) is redone pair by
+        pair, so every coupling gets its own outcome: the stored coupling, or the error (e.g.
+        ``CouplingConflict``) that refused it. Results are in the order given.
+        """
+        results: list[Coupling | SyncError] = []
+        for start in range(0, len(couplings), _PAIRS_PER_TRANSACTION):
+            chunk = list(couplings[start : start + _PAIRS_PER_TRANSACTION])
+            if len({c.mapping for c in chunk}) != 1 or len(chunk) == 1:
+                results.extend(self._couple_each(chunk))
+                continue
+            operations: list[Any] = []
+            for coupling in chunk:
+                operations.append(("create", _entity(coupling, _bc_row_key(coupling.bc_id))))
+                operations.append(("create", _entity(coupling, _dv_row_key(coupling.dataverse_id))))
+            try:
+                stored = self._table.submit_transaction(operations)
+            except Exception:  # any failure: settle each pair on its own, with its own outcome
+                results.extend(self._couple_each(chunk))
+                continue
+            results.extend(c.with_changes(etag=stored[2 * i]["etag"]) for i, c in enumerate(chunk))
+        return results
+
+    def _couple_each(self, chunk: Sequence[Coupling]) -> list[Coupling | SyncError]:
+        outcomes: list[Coupling | SyncError] = []
+        for coupling in chunk:
+            try:
+                outcomes.append(self.couple(coupling))
+            except SyncError as error:
+                outcomes.append(error)
+        return outcomes
 
     def update(self, coupling: Coupling) -> Coupling:
         """Replace both rows, conditional on the ``bc:`` row's etag read earlier.

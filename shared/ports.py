@@ -104,6 +104,10 @@ class CouplingStore(Protocol):
         """Write a changed coupling read earlier; RetriableError if it changed meanwhile."""
         ...
 
+    def update_many(self, couplings: Sequence[Coupling]) -> list[Coupling | SyncError]:
+        """Write many changed couplings; each gets the stored coupling or the error that refused it."""
+        ...
+
     def uncouple(self, mapping: str, bc_id: str) -> Coupling | None:
         """Remove a coupling; returns what was removed, ``None`` if it was not coupled."""
         ...

@@ -131,6 +131,7 @@ class _PageWork:
     couplings: dict[str, Coupling] = field(default_factory=dict)
     destinations: dict[str, Record] = field(default_factory=dict)
     decisions: dict[str, RecordDecision] = field(default_factory=dict)
+    coupling_updates: dict[str, Coupling] = field(default_factory=dict)  # written in bulk at the end
 
 
 class SyncEngine:
@@ -489,6 +490,18 @@ class SyncEngine:
                 )
             if action.counter:
                 counts[action.counter] = counts.get(action.counter, 0) + 1
+        # The timestamps of every written or unchanged pair, in bulk; a pair another worker
+        # changed meanwhile is retried next run (its source still looks changed).
+        updates = list(work.coupling_updates.items())
+        if updates:
+            results = self._couplings.update_many([c for _, c in updates])
+            for (record_id, _), result in zip(updates, results, strict=True):
+                if isinstance(result, SyncError):
+                    action = decisions[record_id].action
+                    if action.counter:
+                        counts[action.counter] -= 1
+                    counts["failed"] = counts.get("failed", 0) + 1
+                    self._fail(context, record_id, None, result.message)
         return JobCounters(**counts)
 
     def _typed(self, context: _PassContext, decision: RecordDecision) -> RecordDecision:
@@ -578,7 +591,7 @@ class SyncEngine:
                     now=context.now,
                 )
                 if updated != coupling:
-                    self._couplings.update(updated)
+                    work.coupling_updates[record_id] = updated
             elif decision.action is Action.UNCOUPLE and coupling is not None:
                 self._couplings.uncouple(context.mapping.name, coupling.bc_id)
             elif decision.action is Action.FAIL:

@@ -325,3 +325,25 @@ def test_couple_many_writes_pairs_in_bulk_and_reports_each_refusal(
     assert {b: c.dataverse_id for b, c in stored.items()} == {c.bc_id: c.dataverse_id for c in fresh}
     # Each stored coupling comes back with its etag, ready for an update.
     couplings.update(results[0].with_changes(skipped=True))  # type: ignore[union-attr]
+
+
+def test_update_many_writes_in_bulk_and_refuses_only_the_stale_pair(
+    couplings: TableCouplingStore, unique_mapping: str
+) -> None:
+    stored = [
+        c
+        for c in couplings.couple_many([Coupling(unique_mapping, *_ids()) for _ in range(70)])
+        if isinstance(c, Coupling)
+    ]
+    assert len(stored) == 70
+    stale = stored[10]
+    couplings.update(stale.with_changes(consecutive_failures=1))  # someone else wrote it meanwhile
+
+    results = couplings.update_many([c.with_changes(last_result_to_dataverse="Success") for c in stored])
+
+    refused = [i for i, r in enumerate(results) if not isinstance(r, Coupling)]
+    assert refused == [10]
+    assert isinstance(results[10], RetriableError)
+    after = couplings.get_many_by_bc_ids(unique_mapping, [c.bc_id for c in stored])
+    assert sum(c.last_result_to_dataverse == "Success" for c in after.values()) == 69
+    assert after[stale.bc_id].consecutive_failures == 1  # the other worker's write stands

@@ -168,6 +168,51 @@ class TableCouplingStore:
             results.extend(c.with_changes(etag=stored[2 * i]["etag"]) for i, c in enumerate(chunk))
         return results
 
+    def update_many(self, couplings: Sequence[Coupling]) -> list[Coupling | SyncError]:
+        """Write many changed couplings, 50 pairs per transaction, each conditional on its etag.
+
+        A refused transaction is redone pair by pair, so only the pairs that really changed
+        meanwhile get a ``RetriableError`` (``ConcurrencyConflict``). Results are in the order given.
+        """
+        results: list[Coupling | SyncError] = []
+        for start in range(0, len(couplings), _PAIRS_PER_TRANSACTION):
+            chunk = list(couplings[start : start + _PAIRS_PER_TRANSACTION])
+            if len({c.mapping for c in chunk}) != 1 or len(chunk) == 1 or any(not c.etag for c in chunk):
+                results.extend(self._update_each(chunk))
+                continue
+            operations: list[Any] = []
+            for coupling in chunk:
+                operations.append(
+                    (
+                        "update",
+                        _entity(coupling, _bc_row_key(coupling.bc_id)),
+                        {
+                            "mode": UpdateMode.REPLACE,
+                            "etag": coupling.etag,
+                            "match_condition": MatchConditions.IfNotModified,
+                        },
+                    )
+                )
+                operations.append(
+                    ("update", _entity(coupling, _dv_row_key(coupling.dataverse_id)), {"mode": UpdateMode.REPLACE})
+                )
+            try:
+                stored = self._table.submit_transaction(operations)
+            except Exception:  # any failure: settle each pair on its own, with its own outcome
+                results.extend(self._update_each(chunk))
+                continue
+            results.extend(c.with_changes(etag=stored[2 * i]["etag"]) for i, c in enumerate(chunk))
+        return results
+
+    def _update_each(self, chunk: Sequence[Coupling]) -> list[Coupling | SyncError]:
+        outcomes: list[Coupling | SyncError] = []
+        for coupling in chunk:
+            try:
+                outcomes.append(self.update(coupling))
+            except SyncError as error:
+                outcomes.append(error)
+        return outcomes
+
     def _couple_each(self, chunk: Sequence[Coupling]) -> list[Coupling | SyncError]:
         outcomes: list[Coupling | SyncError] = []
         for coupling in chunk:

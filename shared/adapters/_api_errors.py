@@ -60,6 +60,21 @@ def api_error(
     return resolution.category(text, code=code)
 
 
+def error_body(response: requests.Response) -> tuple[str, str]:
+    """``(code, message)`` of an OData error body ``{"error": {"code", "message"}}`` (both APIs use it).
+
+    A body that is not that JSON (a gateway's HTML page) gives no code and its first 300 characters.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return "", response.text[:300]
+    error = body.get("error", {}) if isinstance(body, dict) else {}
+    if not isinstance(error, dict):
+        return "", ""
+    return str(error.get("code", "")), str(error.get("message", ""))
+
+
 def transport_error(api_name: str, error: requests.RequestException, doing: str) -> SyncError:
     """A connection-level failure (refused, reset, timeout, TLS) as a category."""
     if isinstance(error, requests.exceptions.SSLError):
@@ -71,4 +86,4 @@ def transport_error(api_name: str, error: requests.RequestException, doing: str)
     return RetriableError(f"{api_name}: {doing}: unreachable ({type(error).__name__})", code="Unreachable")
 
 
-__all__ = ["Resolution", "SkippableError", "api_error", "transport_error"]
+__all__ = ["Resolution", "SkippableError", "api_error", "error_body", "transport_error"]

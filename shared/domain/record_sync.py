@@ -392,33 +392,26 @@ def coupling_after_success(
     than its new value so that the other pass sees the record as changed once more and the
     merge completes (behaviour reference §2.5 step 10: 999 ms for Dataverse, 10 ms for BC).
     """
-    if direction is SyncDirection.TO_DATAVERSE:
-        dataverse_at = destination_modified_at
-        if both_modified and dataverse_at is not None:
-            dataverse_at -= timedelta(milliseconds=999)
-        return replace(
-            coupling,
-            bc_modified_at=source_modified_at or coupling.bc_modified_at,
-            dataverse_modified_at=dataverse_at or coupling.dataverse_modified_at,
-            last_result_to_dataverse=SUCCESS,
-            last_synced_at=now,
-            last_job_id=job_id,
-            last_error=None,
-            consecutive_failures=0,
-        )
-    bc_at = destination_modified_at
-    if both_modified and bc_at is not None:
-        bc_at -= timedelta(milliseconds=10)
-    return replace(
-        coupling,
-        dataverse_modified_at=source_modified_at or coupling.dataverse_modified_at,
-        bc_modified_at=bc_at or coupling.bc_modified_at,
-        last_result_to_bc=SUCCESS,
-        last_synced_at=now,
-        last_job_id=job_id,
-        last_error=None,
-        consecutive_failures=0,
+    # The destination side is nudged back when both sides changed: 999 ms on Dataverse (its
+    # modifiedon has whole seconds), 10 ms on BC.
+    to_dataverse = direction is SyncDirection.TO_DATAVERSE
+    nudge = timedelta(milliseconds=999 if to_dataverse else 10)
+    destination_at = (
+        destination_modified_at - nudge if both_modified and destination_modified_at else destination_modified_at
     )
+    source_field, destination_field = (
+        ("bc_modified_at", "dataverse_modified_at") if to_dataverse else ("dataverse_modified_at", "bc_modified_at")
+    )
+    changes: dict[str, Any] = {
+        source_field: source_modified_at or getattr(coupling, source_field),
+        destination_field: destination_at or getattr(coupling, destination_field),
+        "last_result_to_dataverse" if to_dataverse else "last_result_to_bc": SUCCESS,
+        "last_synced_at": now,
+        "last_job_id": job_id,
+        "last_error": None,
+        "consecutive_failures": 0,
+    }
+    return coupling.with_changes(**changes)
 
 
 def coupling_after_failure(

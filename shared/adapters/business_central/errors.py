@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from shared.adapters._api_errors import Resolution, api_error
+from shared.adapters._api_errors import Resolution, api_error, error_body
 from shared.errors import ConfigurationError, PermanentError, RetriableError, SyncError
 
 __all__ = ["BY_CODE", "BY_STATUS", "batch_item_error", "business_central_error"]
@@ -58,13 +58,7 @@ BY_CODE: dict[str, Resolution] = {
 
 def business_central_error(response: requests.Response, doing: str) -> SyncError:
     """Translate a failed BC response into the connector's taxonomy."""
-    code, message = "", ""
-    try:
-        body = response.json()
-        error = body.get("error", {}) if isinstance(body, dict) else {}
-        code, message = str(error.get("code", "")), str(error.get("message", ""))
-    except ValueError:
-        message = response.text[:300]
+    code, message = error_body(response)
     return api_error(
         _API_NAME,
         response,

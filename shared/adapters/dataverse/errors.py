@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from shared.adapters._api_errors import Resolution, api_error
+from shared.adapters._api_errors import Resolution, api_error, error_body
 from shared.errors import ConfigurationError, PermanentError, RetriableError, SyncError
 
 __all__ = [
@@ -75,13 +75,7 @@ BY_CODE: dict[str, Resolution] = {
 
 def dataverse_error(response: requests.Response, doing: str) -> SyncError:
     """Translate a failed Dataverse response into the connector's taxonomy."""
-    code, message = "", ""
-    try:
-        body = response.json()
-        error = body.get("error", {}) if isinstance(body, dict) else {}
-        code, message = str(error.get("code", "")), str(error.get("message", ""))
-    except ValueError:
-        message = response.text[:300]
+    code, message = error_body(response)
     return api_error(
         "Dataverse", response, doing, by_status=BY_STATUS, by_code=BY_CODE, service_code=code, service_message=message
     )

@@ -1,77 +1,70 @@
-"""``make bench``: run every benchmark and rewrite ``docs/benchmarks.md``."""
+"""``make bench``: run every benchmark and rewrite ``docs/benchmarks.md``.
+
+Each benchmark module exposes ``section() -> str``: it runs its benchmark and returns its part of
+the report (a ``## …`` heading and what it measured). ``BENCH_ONLY=name,name`` runs a subset and
+leaves the other sections of the existing report as they are.
+"""
 
 from __future__ import annotations
 
+import os
 import platform
+import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import coupling_lookup, full_sync
-from bench._measure import StepResult
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
+# Report order. A new benchmark adds one line here and nothing else in this file.
+SECTIONS: dict[str, Callable[[], str]] = {
+    "coupling_lookup": coupling_lookup.section,
+    "full_sync": full_sync.section,
+}
 
-def _table(results: list[StepResult]) -> str:
-    lines = [
-        "| step | records | requests | requests / record | records / s | peak memory (MiB) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r.name} | {r.records:,} | {r.requests:,} | {r.requests_per_record:.3f} | "
-            f"{r.records_per_second:,.0f} | {r.peak_memory_bytes / 2**20:.1f} |"
-        )
-    return "\n".join(lines)
+_MARK = "<!-- bench:{} -->"
 
 
-def _full_sync_table(full: full_sync.FullSyncResult) -> str:
-    return "\n".join(
-        [
-            "| records written | seconds | records / s | Dataverse requests | BC requests | requests / record "
-            "| connector peak RSS (MiB) |",
-            "|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {full.records_written:,} | {full.seconds:.1f} | {full.records_per_second:,.0f} "
-            f"| {full.dataverse_requests:,} | {full.bc_requests:,} | {full.requests_per_record:.3f} "
-            f"| {full.host_peak_rss_mib:.0f} |",
-        ]
-    )
+def _previous_sections() -> dict[str, str]:
+    """The sections of the report on disk, by benchmark name (kept when BENCH_ONLY skips them)."""
+    if not DOC.exists():
+        return {}
+    text = DOC.read_text()
+    found: dict[str, str] = {}
+    for name in SECTIONS:
+        match = re.search(re.escape(_MARK.format(name)) + r"\n(.*?)(?=\n<!-- bench:|\Z)", text, re.S)
+        if match:
+            found[name] = match.group(1).rstrip() + "\n"
+    return found
 
 
 def main() -> int:
     """Run the benchmarks and write the report."""
-    print("coupling lookups on Azurite…", flush=True)
-    couplings = coupling_lookup.run()
-    print(f"full synchronization of {full_sync.RECORDS:,} + {full_sync.RECORDS:,} records…", flush=True)
-    full = full_sync.run()
+    only = {n.strip() for n in os.environ.get("BENCH_ONLY", "").split(",") if n.strip()}
+    unknown = only - SECTIONS.keys()
+    if unknown:
+        print(f"unknown benchmark(s) {sorted(unknown)}; known: {sorted(SECTIONS)}", file=sys.stderr)
+        return 2
+    previous = _previous_sections()
+    parts: list[str] = []
+    for name, run_section in SECTIONS.items():
+        if only and name not in only:
+            parts.append(previous.get(name, f"## {name}\n\nNot run yet.\n"))
+            continue
+        print(f"benchmark {name}…", flush=True)
+        parts.append(run_section().rstrip() + "\n")
+    body = "\n".join(f"{_MARK.format(name)}\n{part}" for name, part in zip(SECTIONS, parts, strict=True))
     report = f"""# Benchmarks
 
 Produced by `make bench` ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()},
-{platform.machine()}, on the local stack). Requests are counted at the HTTP client; peak memory is
-the Python heap peak during the step (tracemalloc). Timings are from a shared 2-core machine and
-are indicative; request counts are exact and are what the design is judged on.
+{platform.machine()}, on the local stack; `BENCH_ONLY=name,…` reruns a subset). Requests are counted
+by the emulators or at the HTTP client as each section says. Timings are from a shared 2-core machine
+and are indicative; request counts are exact and are what the design is judged on.
 
-## Coupling lookups (Table Storage)
-
-A sync page resolves its records' couplings in bulk before deciding anything.
-{coupling_lookup.RECORDS:,} coupled records on Azurite.
-
-{_table(couplings)}
-
-## Full synchronization (both APIs, end to end on the local stack)
-
-BC holds {full_sync.RECORDS:,} customers and Dataverse {full_sync.RECORDS:,} accounts, none matching: one
-`POST /api/fullsync` creates each side's records on the other and couples them (plus the small
-reference tables). Requests are counted by the emulators (API calls only, no tokens).
-
-{_full_sync_table(full)}
-
-A record-by-record connector needs at least one read and one write per record (≥ 2 requests per
-record) before any lookup; the bulk reads (pages of 5,000 / 20,000), `CreateMultiple` (100 rows a
-request) and BC `$batch` (100 a request) are what bring this run far below one request per record.
-The run is bounded by Table Storage coupling writes (one transaction per new pair), not by the APIs.
-"""
+{body}"""
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text(report)
     print(report)

@@ -109,7 +109,8 @@ BC holds {RECORDS:,} customers and Dataverse {RECORDS:,} accounts, none matching
 `POST /api/fullsync` creates each side's records on the other and couples them (plus the small
 reference tables). Requests are counted by the emulators (API calls only, no tokens).
 
-| records written | seconds | records / s | Dataverse requests | BC requests | requests / record | connector peak RSS (MiB) |
+| records written | seconds | records / s | Dataverse requests | BC requests | requests / record \
+| connector peak RSS (MiB) |
 |---:|---:|---:|---:|---:|---:|---:|
 | {full.records_written:,} | {full.seconds:.1f} | {full.records_per_second:,.0f} | {full.dataverse_requests:,} \
 | {full.bc_requests:,} | {full.requests_per_record:.3f} | {full.host_peak_rss_mib:.0f} |

@@ -28,6 +28,7 @@ _STATUS_BY_CODE: dict[str, int] = {
     "CouplingConflict": 409,
     "AlreadyCoupled": 409,
     "MergeConflict": 409,
+    "MappingBusy": 409,
 }
 
 

@@ -43,6 +43,7 @@ def queue_record_sync(msg: func.ServiceBusMessage) -> None:
                 request.ids,
                 engine=composition.sync_engine(),
                 jobs=composition.sync_job_store(),
+                leases=composition.lease_store(),
                 clock=composition.clock(),
             )
 

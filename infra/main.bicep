@@ -184,6 +184,7 @@ var stateTables = [
   'FullSyncRuns'
   'ConversionLedger'
   'QuoteArchive'
+  'Leases'
 ]
 
 var suffix = uniqueString(resourceGroup().id, baseName)

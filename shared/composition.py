@@ -40,6 +40,7 @@ from shared.ports import (
     DataversePort,
     FullSyncStore,
     HealthProbe,
+    LeaseStore,
     MessageQueue,
     SyncErrorStore,
     SyncJobStore,
@@ -50,6 +51,7 @@ from shared.resources import (
     QUEUE_SALES_ORDERS,
     TABLE_COUPLINGS,
     TABLE_FULL_SYNC_RUNS,
+    TABLE_LEASES,
     TABLE_SYNC_ERRORS,
     TABLE_SYNC_JOBS,
     TABLE_WATERMARKS,
@@ -99,6 +101,13 @@ def sync_error_store() -> SyncErrorStore:
 def watermark_store() -> WatermarkStore:
     """Watermarks."""
     return TableWatermarkStore(table_state().table(TABLE_WATERMARKS))
+
+
+def lease_store() -> LeaseStore:
+    """Leases on mappings' writes."""
+    from shared.adapters.tables import TableLeaseStore
+
+    return TableLeaseStore(table_state().table(TABLE_LEASES))
 
 
 @lru_cache(maxsize=1)
@@ -242,6 +251,7 @@ def create_ports() -> dict[str, Any]:
         "couplings": coupling_store(),
         "jobs": sync_job_store(),
         "errors": sync_error_store(),
+        "leases": lease_store(),
         "clock": clock(),
     }
 
@@ -253,6 +263,7 @@ def synchronize_ports() -> dict[str, Any]:
         "couplings": coupling_store(),
         "jobs": sync_job_store(),
         "watermarks": watermark_store(),
+        "leases": lease_store(),
         "clock": clock(),
         "application_user_id": dataverse_port().application_user_id(),
     }
@@ -275,6 +286,7 @@ def full_sync_ports() -> dict[str, Any]:
         "jobs": sync_job_store(),
         "runs": full_sync_store(),
         "queue": message_queue(),
+        "leases": lease_store(),
         "clock": clock(),
     }
 
@@ -287,6 +299,8 @@ def coupling_ports() -> dict[str, Any]:
         "couplings": coupling_store(),
         "engine": sync_engine(),
         "jobs": sync_job_store(),
+        "leases": lease_store(),
+        "clock": clock(),
     }
 
 
@@ -321,6 +335,7 @@ def dataverse_event_ports() -> dict[str, Any]:
         "application_user_id": dataverse_port().application_user_id(),
         "engine": sync_engine(),
         "jobs": sync_job_store(),
+        "leases": lease_store(),
         "clock": clock(),
     }
 

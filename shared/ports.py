@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from shared.domain.full_sync import FullSyncRun, ReviewLine
+from shared.domain.leases import Lease
 from shared.domain.state import (
     Coupling,
     JobCounters,
@@ -296,6 +297,26 @@ class MessageQueue(Protocol):
 
     def send(self, queue: str, body: Mapping[str, Any], *, message_id: str | None = None) -> None:
         """Send one JSON message; ``message_id`` lets Service Bus drop a duplicate send."""
+        ...
+
+
+class LeaseStore(Protocol):
+    """Short, renewable, exclusive leases on named resources (a mapping's writes)."""
+
+    def get(self, name: str) -> Lease | None:
+        """The lease row as stored (held or expired), or ``None``."""
+        ...
+
+    def try_acquire(self, name: str, holder: str, period: timedelta, now: datetime) -> Lease | None:
+        """Take the lease if it is free, expired or already ``holder``'s; ``None`` otherwise."""
+        ...
+
+    def renew(self, lease: Lease, period: timedelta, now: datetime) -> Lease | None:
+        """Extend a held lease; ``None`` if it was lost."""
+        ...
+
+    def release(self, lease: Lease) -> None:
+        """Give the lease back."""
         ...
 
 

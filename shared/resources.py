@@ -32,6 +32,7 @@ TABLE_WATERMARKS: Final = "Watermarks"
 TABLE_FULL_SYNC_RUNS: Final = "FullSyncRuns"
 TABLE_CONVERSION_LEDGER: Final = "ConversionLedger"
 TABLE_QUOTE_ARCHIVE: Final = "QuoteArchive"
+TABLE_LEASES: Final = "Leases"  # who may write a mapping's records right now
 
 TABLES: Final = (
     TABLE_COUPLINGS,
@@ -41,4 +42,5 @@ TABLES: Final = (
     TABLE_FULL_SYNC_RUNS,
     TABLE_CONVERSION_LEDGER,
     TABLE_QUOTE_ARCHIVE,
+    TABLE_LEASES,
 )

@@ -28,6 +28,7 @@ from shared.domain.full_sync import (
     run_finished,
     startable,
 )
+from shared.domain.leases import FULL_SYNC_HOLDER_PREFIX
 from shared.domain.mapping import TableMapping
 from shared.domain.record_sync import SyncOptions
 from shared.domain.state import JobType, SyncDirection
@@ -39,11 +40,13 @@ from shared.ports import (
     CouplingStore,
     DataversePort,
     FullSyncStore,
+    LeaseStore,
     MessageQueue,
     SyncJobStore,
 )
 from shared.resources import QUEUE_FULL_SYNC
 from shared.usecases._jobs import finish_job, start_job
+from shared.usecases._lease import hold_mapping
 from shared.usecases.match_coupling import couple_by_match
 from shared.usecases.sync_engine import SyncEngine
 from shared.usecases.synchronize import passes_of
@@ -52,6 +55,7 @@ __all__ = ["advance_full_sync", "parse_full_sync_message", "run_full_sync_line",
 
 _STALE_RUN = timedelta(days=1)  # a run older than this no longer blocks a new one (as the built-in)
 _CLOCK_SKEW = timedelta(seconds=5)  # between our clock and BC's lastModifiedDateTime
+_LEASE_WAIT = timedelta(seconds=60)  # for a scheduled or pushed sync of the same mapping to finish
 
 
 def _side_counts(
@@ -138,16 +142,54 @@ def run_full_sync_line(
     jobs: SyncJobStore,
     runs: FullSyncStore,
     queue: MessageQueue,
+    leases: LeaseStore,
     clock: Clock,
 ) -> ReviewLine | None:
     """Run one claimed line: couple by match if recommended, then create-and-couple and force both passes.
 
+    The line holds its mapping's lease throughout, so no other writer creates records of it meanwhile.
     A redelivered message for a line that is no longer in process does nothing.
+
+    Raises:
+        MappingBusy: another writer kept the mapping's lease for a whole minute (redelivered later).
     """
     _, lines = _load(runs, run_id)
     order, line = next(((i, ln) for i, ln in enumerate(lines) if ln.mapping == mapping.name), (-1, None))
     if line is None or line.status is not LineStatus.IN_PROCESS:
         return None
+    holder = f"{FULL_SYNC_HOLDER_PREFIX}{run_id}"
+    with hold_mapping(mapping.name, holder, leases=leases, clock=clock, wait=_LEASE_WAIT):
+        return _run_line(
+            run_id,
+            mapping,
+            line,
+            order,
+            engine=engine,
+            bc=bc,
+            dataverse=dataverse,
+            couplings=couplings,
+            jobs=jobs,
+            runs=runs,
+            queue=queue,
+            clock=clock,
+        )
+
+
+def _run_line(
+    run_id: str,
+    mapping: TableMapping,
+    line: ReviewLine,
+    order: int,
+    *,
+    engine: SyncEngine,
+    bc: BusinessCentralPort,
+    dataverse: DataversePort,
+    couplings: CouplingStore,
+    jobs: SyncJobStore,
+    runs: FullSyncStore,
+    queue: MessageQueue,
+    clock: Clock,
+) -> ReviewLine | None:
     failed = 0
     messages: list[str] = []
     updates: dict[str, Any] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from shared.domain.mapping import FieldMapping, TableMapping, UpdateConflictResolution
@@ -18,8 +19,9 @@ from shared.domain.record_sync import SyncOptions
 from shared.domain.state import Coupling, JobCounters, SyncDirection, SyncJob
 from shared.errors import PermanentError
 from shared.odata import field_name, literal
-from shared.ports import BusinessCentralPort, CouplingStore, DataversePort, SyncJobStore
+from shared.ports import BusinessCentralPort, Clock, CouplingStore, DataversePort, LeaseStore, SyncJobStore
 from shared.usecases._jobs import finish_job
+from shared.usecases._lease import hold_mapping
 from shared.usecases.sync_engine import SyncEngine
 
 __all__ = ["MatchResult", "couple_by_match", "run_match_coupling_job", "unmatched_message"]
@@ -159,11 +161,20 @@ def run_match_coupling_job(
     couplings: CouplingStore,
     engine: SyncEngine,
     jobs: SyncJobStore,
+    leases: LeaseStore,
+    clock: Clock,
 ) -> SyncJob:
-    """The background job behind ``POST /api/couplings/{mapping}/match``: couple, then finish the job row."""
-    result = couple_by_match(
-        mapping, bc=bc, dataverse=dataverse, couplings=couplings, engine=engine, jobs=jobs, job_id=job_id
-    )
+    """The background job behind ``POST /api/couplings/{mapping}/match``: couple, then finish the job row.
+
+    Holds the mapping's lease: with "create new if no match" it creates records.
+
+    Raises:
+        MappingBusy: another writer kept the mapping's lease for a whole minute (redelivered later).
+    """
+    with hold_mapping(mapping.name, f"match:{job_id}", leases=leases, clock=clock, wait=timedelta(seconds=60)):
+        result = couple_by_match(
+            mapping, bc=bc, dataverse=dataverse, couplings=couplings, engine=engine, jobs=jobs, job_id=job_id
+        )
     done = finish_job(mapping.name, job_id, jobs=jobs)
     if result.unmatched:
         return jobs.finish(mapping.name, job_id, done.status, unmatched_message(mapping, len(result.unmatched)))

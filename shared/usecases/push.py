@@ -37,7 +37,7 @@ from shared.domain.notifications import (
 )
 from shared.domain.state import SyncDirection, SyncJob
 from shared.errors import ConfigurationError, PermanentError, RetriableError, SyncError
-from shared.ports import Clock, MessageQueue, SyncJobStore
+from shared.ports import Clock, LeaseStore, MessageQueue, SyncJobStore
 from shared.resources import QUEUE_RECORD_SYNC
 from shared.usecases.sync_engine import SyncEngine
 from shared.usecases.synchronize import request_mapping_sync, synchronize_records
@@ -202,6 +202,7 @@ def process_dataverse_event(
     application_user_id: str | None,
     engine: SyncEngine,
     jobs: SyncJobStore,
+    leases: LeaseStore,
     clock: Clock,
 ) -> list[SyncJob]:
     """Sync the row a Dataverse event names toward BC, under each mapping of its table.
@@ -223,10 +224,13 @@ def process_dataverse_event(
         _log.info("Dataverse %s of %s %s not synced: %s", event.message, event.entity, event.record_id, plan.skipped)
         return []
     by_name = {m.name: m for m in mappings}
-    return [
-        synchronize_records(by_name[r.mapping], r.direction, r.ids, engine=engine, jobs=jobs, clock=clock)
+    synced = (
+        synchronize_records(
+            by_name[r.mapping], r.direction, r.ids, engine=engine, jobs=jobs, leases=leases, clock=clock
+        )
         for r in plan.requests
-    ]
+    )
+    return [job for job in synced if job is not None]
 
 
 # -- registering ------------------------------------------------------------------------------------

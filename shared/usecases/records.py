@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
+from datetime import timedelta
 
 from shared.domain.mapping import TableMapping
 from shared.domain.record_sync import SyncOptions
@@ -12,8 +13,17 @@ from shared.domain.state import Coupling, JobCounters, SyncDirection, SyncJob
 from shared.domain.watermarks import parse_instant
 from shared.errors import PermanentError
 from shared.odata import guid_literal
-from shared.ports import BusinessCentralPort, Clock, CouplingStore, DataversePort, SyncErrorStore, SyncJobStore
+from shared.ports import (
+    BusinessCentralPort,
+    Clock,
+    CouplingStore,
+    DataversePort,
+    LeaseStore,
+    SyncErrorStore,
+    SyncJobStore,
+)
 from shared.usecases._jobs import finish_job, start_job
+from shared.usecases._lease import hold_mapping
 from shared.usecases.sync_engine import SyncEngine
 
 __all__ = [
@@ -33,6 +43,9 @@ class SyncNowChoice(enum.StrEnum):
     TO_DATAVERSE = "toDataverse"  # "Send data update to Dataverse"
     FROM_DATAVERSE = "fromDataverse"  # "Get data update from Dataverse"
     MERGE = "merge"  # "Merge data"
+
+
+_CREATE_WAIT = timedelta(seconds=15)  # for another writer of the mapping, before answering 409
 
 
 def _not_found(what: str) -> PermanentError:
@@ -166,6 +179,7 @@ def create_in_dataverse(
     couplings: CouplingStore,
     jobs: SyncJobStore,
     errors: SyncErrorStore,
+    leases: LeaseStore,
     clock: Clock,
 ) -> tuple[SyncJob, Coupling]:
     """ "Create in Dataverse": create and couple the row for an uncoupled BC record.
@@ -182,6 +196,7 @@ def create_in_dataverse(
         couplings=couplings,
         jobs=jobs,
         errors=errors,
+        leases=leases,
         clock=clock,
     )
 
@@ -194,6 +209,7 @@ def create_in_business_central(
     couplings: CouplingStore,
     jobs: SyncJobStore,
     errors: SyncErrorStore,
+    leases: LeaseStore,
     clock: Clock,
 ) -> tuple[SyncJob, Coupling]:
     """ "Create in Business Central": create and couple the record for an uncoupled Dataverse row."""
@@ -205,6 +221,7 @@ def create_in_business_central(
         couplings=couplings,
         jobs=jobs,
         errors=errors,
+        leases=leases,
         clock=clock,
     )
 
@@ -218,6 +235,7 @@ def _create(
     couplings: CouplingStore,
     jobs: SyncJobStore,
     errors: SyncErrorStore,
+    leases: LeaseStore,
     clock: Clock,
 ) -> tuple[SyncJob, Coupling]:
     if not mapping.allows(direction) or not mapping.fields_for(direction):
@@ -228,15 +246,17 @@ def _create(
     lookup = couplings.get_by_bc_id if direction is SyncDirection.TO_DATAVERSE else couplings.get_by_dataverse_id
     existing = lookup(mapping.name, source_id)
     if existing is not None:
-        raise PermanentError(
-            f"{mapping.name} {source_id} is already coupled (BC {existing.bc_id} ↔ Dataverse {existing.dataverse_id}).",
-            code="AlreadyCoupled",
+        raise _already_coupled(mapping, source_id, existing)
+    # Under the mapping's lease, and looked up again once held: a scheduled run or a webhook
+    # may have created and coupled the same record meanwhile.
+    with hold_mapping(mapping.name, f"create:{source_id}", leases=leases, clock=clock, wait=_CREATE_WAIT):
+        if (coupled_meanwhile := lookup(mapping.name, source_id)) is not None:
+            raise _already_coupled(mapping, source_id, coupled_meanwhile)
+        job = start_job(mapping.name, direction, jobs=jobs, clock=clock)
+        counters = engine.sync_ids(
+            mapping, direction, [source_id], job_id=job.job_id, options=SyncOptions(create_uncoupled=True)
         )
-    job = start_job(mapping.name, direction, jobs=jobs, clock=clock)
-    counters = engine.sync_ids(
-        mapping, direction, [source_id], job_id=job.job_id, options=SyncOptions(create_uncoupled=True)
-    )
-    finished = finish_job(mapping.name, job.job_id, jobs=jobs)
+        finished = finish_job(mapping.name, job.job_id, jobs=jobs)
     created = lookup(mapping.name, source_id)
     if created is None:
         if counters == JobCounters():
@@ -248,6 +268,13 @@ def _create(
             code="CreateFailed",
         )
     return finished, created
+
+
+def _already_coupled(mapping: TableMapping, source_id: str, existing: Coupling) -> PermanentError:
+    return PermanentError(
+        f"{mapping.name} {source_id} is already coupled (BC {existing.bc_id} ↔ Dataverse {existing.dataverse_id}).",
+        code="AlreadyCoupled",
+    )
 
 
 def restore_skipped(mapping: TableMapping, bc_ids: Sequence[str] | None, *, couplings: CouplingStore) -> list[str]:

@@ -21,9 +21,18 @@ from shared.domain.record_sync import SyncOptions
 from shared.domain.state import JobStatus, JobType, SyncDirection, SyncJob, Watermark
 from shared.domain.watermarks import next_watermark, plan_window
 from shared.errors import PermanentError, RetriableError, SyncError
-from shared.ports import Clock, CouplingStore, FullSyncStore, MessageQueue, SyncJobStore, WatermarkStore
+from shared.ports import (
+    Clock,
+    CouplingStore,
+    FullSyncStore,
+    LeaseStore,
+    MessageQueue,
+    SyncJobStore,
+    WatermarkStore,
+)
 from shared.resources import QUEUE_RECORD_SYNC
 from shared.usecases._jobs import finish_job, start_job
+from shared.usecases._lease import MappingBusy, hold_mapping
 from shared.usecases.sync_engine import SyncEngine
 
 __all__ = [
@@ -37,6 +46,11 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+# How long a requested or pushed sync waits for another writer of the same mapping (a scheduled
+# run waits not at all: the next run comes soon enough). Longer waits come from redelivery.
+REQUEST_WAIT = timedelta(seconds=30)
+PUSH_WAIT = timedelta(seconds=20)
 
 PASS_NAMES = {SyncDirection.TO_DATAVERSE: "bc", SyncDirection.FROM_DATAVERSE: "dataverse"}
 
@@ -85,15 +99,45 @@ def synchronize_modified(
     couplings: CouplingStore,
     jobs: SyncJobStore,
     watermarks: WatermarkStore,
+    leases: LeaseStore,
     clock: Clock,
     application_user_id: str | None,
     job_ids: Mapping[SyncDirection, str] | None = None,
+    wait: timedelta = REQUEST_WAIT,
 ) -> SyncRun:
-    """Run both passes of ``mapping`` over what changed since its watermarks.
+    """Run both passes of ``mapping`` over what changed since its watermarks, holding its lease.
 
     A pass that cannot read its source is recorded as a failed job (its watermark stays), and
     the other pass still runs. Raises nothing for record-level failures: they are in the job.
+
+    Raises:
+        MappingBusy: another writer held the mapping's lease for the whole of ``wait``.
     """
+    holder = f"sync:{next(iter(job_ids.values()))}" if job_ids else "schedule"
+    with hold_mapping(mapping.name, holder, leases=leases, clock=clock, wait=wait):
+        return _synchronize_modified(
+            mapping,
+            engine=engine,
+            couplings=couplings,
+            jobs=jobs,
+            watermarks=watermarks,
+            clock=clock,
+            application_user_id=application_user_id,
+            job_ids=job_ids,
+        )
+
+
+def _synchronize_modified(
+    mapping: TableMapping,
+    *,
+    engine: SyncEngine,
+    couplings: CouplingStore,
+    jobs: SyncJobStore,
+    watermarks: WatermarkStore,
+    clock: Clock,
+    application_user_id: str | None,
+    job_ids: Mapping[SyncDirection, str] | None,
+) -> SyncRun:
     run_started = clock.now()
     finished: list[SyncJob] = []
     for direction in passes_of(mapping):
@@ -135,6 +179,7 @@ def synchronize_all(
     couplings: CouplingStore,
     jobs: SyncJobStore,
     watermarks: WatermarkStore,
+    leases: LeaseStore,
     clock: Clock,
     application_user_id: str | None,
     full_syncs: FullSyncStore | None = None,
@@ -142,25 +187,32 @@ def synchronize_all(
     """The scheduled run: every mapping, dependencies first, both passes each.
 
     Nothing runs while a full synchronization is in progress (the built-in puts its recurring
-    jobs on hold meanwhile): two writers deciding about the same uncoupled record at once could
-    both create it.
+    jobs on hold meanwhile). A mapping whose lease another writer holds is left to the next run:
+    its watermarks stay where they are, so nothing it would have read is lost.
     """
     now = clock.now()
     if full_syncs is not None and any(now - r.started_at < timedelta(days=1) for r in full_syncs.running_runs()):
         _log.info("scheduled sync skipped: a full synchronization is running")
         return []
-    return [
-        synchronize_modified(
-            m,
-            engine=engine,
-            couplings=couplings,
-            jobs=jobs,
-            watermarks=watermarks,
-            clock=clock,
-            application_user_id=application_user_id,
-        )
-        for m in dependency_order(mappings)
-    ]
+    runs = []
+    for m in dependency_order(mappings):
+        try:
+            runs.append(
+                synchronize_modified(
+                    m,
+                    engine=engine,
+                    couplings=couplings,
+                    jobs=jobs,
+                    watermarks=watermarks,
+                    leases=leases,
+                    clock=clock,
+                    application_user_id=application_user_id,
+                    wait=timedelta(0),
+                )
+            )
+        except MappingBusy as busy:
+            _log.info("scheduled sync of %s left to the next run: %s", m.name, busy.message)
+    return runs
 
 
 def synchronize_records(
@@ -170,13 +222,31 @@ def synchronize_records(
     *,
     engine: SyncEngine,
     jobs: SyncJobStore,
+    leases: LeaseStore,
     clock: Clock,
-) -> SyncJob:
-    """Sync the given source records now (pushed by a BC webhook or by Dataverse), in one job."""
-    job = start_job(mapping.name, direction, jobs=jobs, clock=clock)
+    wait: timedelta = PUSH_WAIT,
+) -> SyncJob | None:
+    """Sync the given source records now (pushed by a BC webhook or by Dataverse), in one job.
+
+    Returns ``None`` without syncing when a full synchronization holds the mapping: it reads every
+    record anyway, and the scheduled run after it picks up what changed meanwhile (its watermarks
+    did not move), so waiting for it would only hold a worker.
+
+    Raises:
+        MappingBusy: another writer held the mapping's lease for the whole of ``wait``
+            (the message is redelivered).
+    """
     try:
-        engine.sync_ids(mapping, direction, ids, job_id=job.job_id, options=SyncOptions())
-    except SyncError as error:
-        jobs.finish(mapping.name, job.job_id, JobStatus.FAILED, error.message)
+        with hold_mapping(mapping.name, "push", leases=leases, clock=clock, wait=wait, yield_to_full_sync=True):
+            job = start_job(mapping.name, direction, jobs=jobs, clock=clock)
+            try:
+                engine.sync_ids(mapping, direction, ids, job_id=job.job_id, options=SyncOptions())
+            except SyncError as error:
+                jobs.finish(mapping.name, job.job_id, JobStatus.FAILED, error.message)
+                raise
+            return finish_job(mapping.name, job.job_id, jobs=jobs)
+    except MappingBusy as busy:
+        if busy.holder is not None and busy.holder.held_by_full_sync:
+            _log.info("%d pushed %s record(s) left to the full synchronization running", len(ids), mapping.name)
+            return None
         raise
-    return finish_job(mapping.name, job.job_id, jobs=jobs)

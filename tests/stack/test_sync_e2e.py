@@ -7,6 +7,7 @@ both emulators and the coupling tables, which the session-wide stack's other tes
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,10 +18,14 @@ import requests
 from emulators.stack import LocalStack, start_local_stack
 from shared.adapters.auth import MsalTokenProvider
 from shared.adapters.business_central import BusinessCentralAdapter, BusinessCentralApi
+from shared.adapters.clock import SystemClock
 from shared.adapters.dataverse import DataverseAdapter, DataverseWebApi
 from shared.adapters.http_session import ApiSession
-from shared.config import Settings, load_settings
+from shared.adapters.tables import TableLeaseStore, open_table_state
+from shared.config import Settings, TableStorageSettings, load_settings
 from shared.ports import RecordChange
+from shared.resources import TABLE_LEASES
+from shared.usecases._lease import hold_mapping
 
 pytestmark = pytest.mark.stack
 
@@ -335,3 +340,64 @@ def test_match_based_coupling_couples_only_unique_uncoupled_matches_and_reports_
         f"{connector.base}/couplings/CUSTOMER", headers=connector.headers, params={"bcId": twin}, timeout=30
     )
     assert missing.status_code == 404
+
+
+def test_concurrent_writers_of_one_new_record_create_it_exactly_once(
+    first_run: dict[str, Any], connector: Connector, bc: BusinessCentralAdapter, dataverse: DataverseAdapter
+) -> None:
+    # Four "Create in Business Central" requests for the same new account race each other; the
+    # mapping's lease lets one create and couple it, and the others find the coupling.
+    (created,) = dataverse.create_rows("accounts", [{"name": "Race Condition GmbH", "customertypecode": 3}])
+    assert created.ok and created.record_id
+    barrier = threading.Barrier(4)
+    answers: list[requests.Response] = []
+
+    def create() -> None:
+        barrier.wait()
+        answers.append(
+            requests.post(
+                f"{connector.base}/records/CUSTOMER/create-in-bc",
+                headers=connector.headers,
+                json={"dataverseId": created.record_id},
+                timeout=120,
+            )
+        )
+
+    threads = [threading.Thread(target=create) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [201, 409, 409, 409], [a.text for a in answers]
+    assert {a.json()["error"]["code"] for a in answers if a.status_code == 409} == {"AlreadyCoupled"}
+    customers = _records(bc, "customers", "displayName eq 'Race Condition GmbH'")
+    assert len(customers) == 1
+    coupling = connector.get("couplings/CUSTOMER", dataverseId=created.record_id)
+    assert coupling["bcId"] == customers[0]["id"].lower()
+
+
+def test_a_scheduled_run_leaves_a_busy_mapping_to_the_next_run_without_losing_its_changes(
+    first_run: dict[str, Any],
+    connector: Connector,
+    bc: BusinessCentralAdapter,
+    dataverse: DataverseAdapter,
+    stack: LocalStack,
+) -> None:
+    state = open_table_state(TableStorageSettings(connection_string=stack.azurite.connection_string))
+    leases = TableLeaseStore(state.table(TABLE_LEASES))
+    (customer,) = _records(bc, "customers", "number eq 'C00010'")
+    (outcome,) = bc.update_records(
+        "customers", [RecordChange(customer["id"], {"city": "Brugge"}, etag=customer["@odata.etag"])]
+    )
+    assert outcome.ok, outcome.error
+    account_id = _coupled_dataverse_id(connector, "CUSTOMER", customer["id"])
+    time.sleep(2.5)
+    try:
+        with hold_mapping("CUSTOMER", "another-writer", leases=leases, clock=SystemClock()):
+            _run_timer(stack)  # every other mapping runs; CUSTOMER waits for its writer
+            assert dataverse.get_rows("accounts", [account_id])[account_id]["address1_city"] != "Brugge"
+        _run_timer(stack)  # the next run picks the change up: its watermark did not move
+        assert dataverse.get_rows("accounts", [account_id])[account_id]["address1_city"] == "Brugge"
+    finally:
+        state.close()

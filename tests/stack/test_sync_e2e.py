@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
+from emulators._http.client import BackDoor
 from emulators.stack import LocalStack, start_local_stack
 from shared.adapters.auth import MsalTokenProvider
 from shared.adapters.business_central import BusinessCentralAdapter, BusinessCentralApi
@@ -401,3 +403,109 @@ def test_a_scheduled_run_leaves_a_busy_mapping_to_the_next_run_without_losing_it
         assert dataverse.get_rows("accounts", [account_id])[account_id]["address1_city"] == "Brugge"
     finally:
         state.close()
+
+
+@pytest.fixture(scope="module")
+def sales_user(stack: LocalStack) -> requests.Session:
+    """A session acting as someone in Sales other than the connector (a second application user):
+    what the connector's Sales pass must pick up, unlike its own writes."""
+    door = BackDoor(stack.dataverse.start_line)
+    app_id = str(uuid.uuid4())
+    door.seed({"rows": {"systemuser": [{"firstname": "Sales", "lastname": "Person", "applicationid": app_id}]}})
+    token = door.call("POST", "token", {"client_id": app_id, "audience": stack.dataverse.start_line["org_url"]})
+    session = requests.Session()
+    session.headers.update({"Authorization": f"Bearer {token['access_token']}", "If-Match": "*"})
+    return session
+
+
+def _edit_in_sales(stack: LocalStack, session: requests.Session, account_id: str, values: dict[str, Any]) -> None:
+    # modifiedon has whole seconds: keep a person's edit out of the second of the connector's last write.
+    time.sleep(1.1)
+    answer = session.patch(
+        f"{stack.dataverse.start_line['base_url']}/accounts({account_id})",
+        json=values,
+        timeout=30,
+        verify=str(stack.dataverse.start_line["ca_bundle"]),  # per request: REQUESTS_CA_BUNDLE beats session.verify
+    )
+    assert answer.status_code == 204, answer.text
+
+
+def _latest_jobs(connector: Connector, mapping: str) -> dict[str, dict[str, Any]]:
+    latest: dict[str, dict[str, Any]] = {}
+    for job in connector.get("jobs", mapping=mapping)["value"]:  # newest first
+        if job["type"] == "Synchronization":
+            latest.setdefault(job["direction"], job)
+    return latest
+
+
+def test_a_sales_change_reaches_bc_with_the_scheduled_sync_and_the_connectors_own_writes_are_not_echoed(
+    first_run: dict[str, Any],
+    connector: Connector,
+    bc: BusinessCentralAdapter,
+    stack: LocalStack,
+    sales_user: requests.Session,
+) -> None:
+    (trey,) = _records(bc, "customers", "number eq 'C00020'")
+    (cafe,) = _records(bc, "customers", "number eq 'C00040'")
+    (outcome,) = bc.update_records(
+        "customers", [RecordChange(cafe["id"], {"city": "Oostende"}, etag=cafe["@odata.etag"])]
+    )
+    assert outcome.ok, outcome.error
+    _edit_in_sales(
+        stack, sales_user, _coupled_dataverse_id(connector, "CUSTOMER", trey["id"]), {"address1_city": "Gent"}
+    )
+    time.sleep(2.5)
+    _run_timer(stack)  # BC → Sales writes Oostende (as the connector); Sales → BC brings Gent
+    assert bc.get_records("customers", [trey["id"]])[trey["id"]]["city"] == "Gent"
+    jobs = _latest_jobs(connector, "CUSTOMER")
+    assert jobs["toDataverse"]["modified"] == 1 and jobs["fromDataverse"]["modified"] == 1, jobs
+    time.sleep(2.5)
+    _run_timer(stack)
+    # The Sales pass does not even read the connector's own write of Oostende (the echo rule: a
+    # row last modified by the connector's user is left out of the query). What it does read is
+    # Gent once more, through the watermark's overlap, and finds it unchanged: one row, not two.
+    # BC has no "modified by", so the BC pass reads Gent back and finds it unchanged by the
+    # coupling's timestamps.
+    jobs = _latest_jobs(connector, "CUSTOMER")
+    from_sales = {k: jobs["fromDataverse"][k] for k in ("inserted", "modified", "unchanged", "failed")}
+    assert from_sales == {"inserted": 0, "modified": 0, "unchanged": 1, "failed": 0}, jobs["fromDataverse"]
+    to_sales = {k: jobs["toDataverse"][k] for k in ("inserted", "modified", "failed")}
+    assert to_sales == {"inserted": 0, "modified": 0, "failed": 0}, jobs["toDataverse"]
+
+
+def test_synchronize_now_follows_the_changed_side_refuses_a_conflicting_merge_and_obeys_a_chosen_direction(
+    first_run: dict[str, Any],
+    connector: Connector,
+    bc: BusinessCentralAdapter,
+    dataverse: DataverseAdapter,
+    stack: LocalStack,
+    sales_user: requests.Session,
+) -> None:
+    (school,) = _records(bc, "customers", "number eq 'C00020'")
+    bc_id = school["id"]
+    account_id = _coupled_dataverse_id(connector, "CUSTOMER", bc_id)
+    time.sleep(1.1)
+    (outcome,) = bc.update_records("customers", [RecordChange(bc_id, {"city": "Hasselt"}, etag=school["@odata.etag"])])
+    assert outcome.ok, outcome.error
+    # Only BC changed: the default sends BC's values.
+    answer = connector.post(f"records/CUSTOMER/{bc_id}/sync")
+    assert [j["direction"] for j in answer["jobs"]] == ["toDataverse"]
+    assert dataverse.get_rows("accounts", [account_id])[account_id]["address1_city"] == "Hasselt"
+
+    # Both sides change the same bidirectional field: a merge is refused, nothing is written.
+    (school,) = _records(bc, "customers", "number eq 'C00020'")
+    bc.update_records("customers", [RecordChange(bc_id, {"city": "Aalst"}, etag=school["@odata.etag"])])
+    _edit_in_sales(stack, sales_user, account_id, {"address1_city": "Lier"})
+    refused = requests.post(
+        f"{connector.base}/records/CUSTOMER/{bc_id}/sync",
+        headers=connector.headers,
+        json={"direction": "merge"},
+        timeout=60,
+    )
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "MergeConflict", refused.text
+    assert bc.get_records("customers", [bc_id])[bc_id]["city"] == "Aalst"
+    assert dataverse.get_rows("accounts", [account_id])[account_id]["address1_city"] == "Lier"
+
+    # The administrator picks Sales: BC is overwritten with the Sales value.
+    connector.post(f"records/CUSTOMER/{bc_id}/sync", {"direction": "fromDataverse"})
+    assert bc.get_records("customers", [bc_id])[bc_id]["city"] == "Lier"

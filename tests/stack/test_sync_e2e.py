@@ -7,6 +7,7 @@ both emulators and the coupling tables, which the session-wide stack's other tes
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -17,7 +18,7 @@ import pytest
 import requests
 
 from emulators._http.client import BackDoor
-from emulators.stack import LocalStack, start_local_stack
+from emulators.stack import PROJECT_ROOT, LocalStack, start_local_stack
 from shared.adapters.auth import MsalTokenProvider
 from shared.adapters.business_central import BusinessCentralAdapter, BusinessCentralApi
 from shared.adapters.clock import SystemClock
@@ -28,6 +29,7 @@ from shared.config import Settings, TableStorageSettings, load_settings
 from shared.ports import RecordChange
 from shared.resources import TABLE_LEASES
 from shared.usecases._lease import hold_mapping
+from tests.plugins.functions_host import FunctionsHostHandle, start_functions_host
 
 pytestmark = pytest.mark.stack
 
@@ -509,3 +511,101 @@ def test_synchronize_now_follows_the_changed_side_refuses_a_conflicting_merge_an
     # The administrator picks Sales: BC is overwritten with the Sales value.
     connector.post(f"records/CUSTOMER/{bc_id}/sync", {"direction": "fromDataverse"})
     assert bc.get_records("customers", [bc_id])[bc_id]["city"] == "Lier"
+
+
+# -- conflict rules other than the defaults: a second host on the same stack, configured by overrides
+CONFLICT_OVERRIDES = {
+    "mappings": {
+        "CUSTOMER": {"deletionConflict": "RemoveCoupling", "updateConflict": "GetUpdateFromDataverse"},
+        "CONTACT": {"deletionConflict": "RestoreRecords"},
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def overridden(stack: LocalStack) -> Iterator[FunctionsHostHandle]:
+    # Only HTTP and the timer (run by hand) are used: nothing is queued while it runs.
+    settings = stack.settings | {"MAPPING_OVERRIDES": json.dumps(CONFLICT_OVERRIDES)}
+    with start_functions_host(PROJECT_ROOT, settings) as host:
+        yield host
+
+
+def _run_timer_on(host: FunctionsHostHandle) -> None:
+    result = host.run_function("timer_sync_mappings", timeout=180)
+    assert result["status"] == "Succeeded", result
+
+
+def test_overridden_rules_are_what_the_mappings_route_shows(overridden: FunctionsHostHandle) -> None:
+    answer = requests.get(overridden.url("mappings/CUSTOMER"), headers=overridden.key_headers, timeout=30)
+    assert answer.status_code == 200, answer.text
+    customer = answer.json()
+    assert (customer["updateConflict"], customer["deletionConflict"]) == ("GetUpdateFromDataverse", "RemoveCoupling")
+
+
+def test_remove_coupling_forgets_a_pair_whose_sales_row_was_deleted(
+    first_run: dict[str, Any],
+    connector: Connector,
+    bc: BusinessCentralAdapter,
+    dataverse: DataverseAdapter,
+    overridden: FunctionsHostHandle,
+) -> None:
+    bc_id = _create_bc(bc, "customers", {"displayName": "Removed Coupling BV"})
+    account_id = connector.post(f"records/CUSTOMER/{bc_id}/create-in-dataverse", expect=201)["coupling"]["dataverseId"]
+    (deleted,) = dataverse.delete_rows("accounts", [account_id])
+    assert deleted.ok
+    record = bc.get_records("customers", [bc_id])[bc_id]
+    (outcome,) = bc.update_records("customers", [RecordChange(bc_id, {"city": "Ieper"}, etag=record["@odata.etag"])])
+    assert outcome.ok
+    time.sleep(2.5)
+    _run_timer_on(overridden)
+    gone = requests.get(f"{connector.base}/couplings/CUSTOMER", headers=connector.headers, params={"bcId": bc_id})
+    assert gone.status_code == 404, gone.text
+    assert _rows(dataverse, "accounts", "name eq 'Removed Coupling BV'") == []  # not recreated
+    assert bc.get_records("customers", [bc_id])[bc_id]["displayName"] == "Removed Coupling BV"  # BC keeps its record
+
+
+def test_restore_records_recreates_a_deleted_sales_row_and_couples_it_anew(
+    first_run: dict[str, Any],
+    connector: Connector,
+    bc: BusinessCentralAdapter,
+    dataverse: DataverseAdapter,
+    overridden: FunctionsHostHandle,
+) -> None:
+    (robert,) = _records(bc, "contacts", "number eq 'CT000020'")
+    old_row = _coupled_dataverse_id(connector, "CONTACT", robert["id"])
+    (deleted,) = dataverse.delete_rows("contacts", [old_row])
+    assert deleted.ok
+    (outcome,) = bc.update_records(
+        "contacts", [RecordChange(robert["id"], {"city": "Mortsel"}, etag=robert["@odata.etag"])]
+    )
+    assert outcome.ok
+    time.sleep(2.5)
+    _run_timer_on(overridden)
+    new_row = _coupled_dataverse_id(connector, "CONTACT", robert["id"])
+    assert new_row != old_row
+    row = dataverse.get_rows("contacts", [new_row])[new_row]
+    assert (row["firstname"], row["lastname"], row["address1_city"]) == ("Robert", "Townes", "Mortsel")
+
+
+def test_an_update_conflict_goes_the_way_the_mapping_says(
+    first_run: dict[str, Any],
+    connector: Connector,
+    bc: BusinessCentralAdapter,
+    dataverse: DataverseAdapter,
+    stack: LocalStack,
+    sales_user: requests.Session,
+    overridden: FunctionsHostHandle,
+) -> None:
+    (adatum,) = _records(bc, "customers", "number eq 'C00010'")
+    account_id = _coupled_dataverse_id(connector, "CUSTOMER", adatum["id"])
+    (outcome,) = bc.update_records(
+        "customers", [RecordChange(adatum["id"], {"city": "Tienen"}, etag=adatum["@odata.etag"])]
+    )
+    assert outcome.ok
+    _edit_in_sales(stack, sales_user, account_id, {"address1_city": "Halle"})
+    time.sleep(2.5)
+    _run_timer_on(overridden)  # both changed the bidirectional city: GetUpdateFromDataverse → Sales wins
+    assert dataverse.get_rows("accounts", [account_id])[account_id]["address1_city"] == "Halle"
+    assert bc.get_records("customers", [adatum["id"]])[adatum["id"]]["city"] == "Halle"
+    coupling = connector.get("couplings/CUSTOMER", bcId=adatum["id"])
+    assert coupling["lastResultToBc"] == "Success" and not coupling["skipped"]

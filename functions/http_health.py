@@ -1,4 +1,5 @@
-"""``GET /api/health``: liveness plus a real round trip to every dependency (anonymous)."""
+"""``GET /api/health`` (anonymous liveness plus a round trip to every dependency) and
+``GET /api/connection/test`` (both APIs checked step by step, with a diagnosis)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import azure.functions as func
 from functions._http import json_response, sync_error_response
 from shared import composition
 from shared.errors import SyncError
+from shared.usecases.connection_test import run_connection_test
 from shared.usecases.health import check_health
 
 bp = func.Blueprint()
@@ -28,3 +30,13 @@ def http_health(req: func.HttpRequest) -> func.HttpResponse:
         },
     }
     return json_response(body, 200 if report.healthy else 503)
+
+
+@bp.route(route="connection/test", methods=["GET"])
+def http_connection_test(req: func.HttpRequest) -> func.HttpResponse:
+    """200 when every check passes, 503 otherwise; each check names what is wrong and the fix."""
+    try:
+        report = run_connection_test(**composition.connection_test_ports())
+    except SyncError as error:  # settings invalid: nothing can be tested
+        return sync_error_response(error)
+    return json_response(report.to_json(), 200 if report.ok else 503)

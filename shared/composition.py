@@ -367,3 +367,25 @@ def webhook_renewal_ports() -> dict[str, Any]:
         "client_state": push.client_state,
         "clock": clock(),
     }
+
+
+def connection_test_ports() -> dict[str, Any]:
+    """What the connection test needs (keyword arguments of ``connection_test.run_connection_test``)."""
+    from shared.adapters.business_central.diagnostics import BusinessCentralDiagnostics
+    from shared.adapters.dataverse.diagnostics import DataverseDiagnostics
+
+    current = settings()
+    return {
+        "dataverse": DataverseDiagnostics(dataverse_api()),
+        "business_central": BusinessCentralDiagnostics(business_central_api()),
+        "mappings": all_mappings(),
+        "company_id": current.business_central.company_id,
+        "dataverse_client_id": _client_id(current.dataverse.credential, current.tables.managed_identity_client_id),
+        "bc_client_id": _client_id(current.business_central.credential, current.tables.managed_identity_client_id),
+    }
+
+
+def _client_id(credential: ClientCredential | None, managed_identity_client_id: str | None) -> str:
+    if credential is not None:
+        return credential.client_id
+    return managed_identity_client_id or "(the Function App's managed identity)"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from shared.domain.connection import TablePrivilege
 from shared.domain.full_sync import FullSyncRun, ReviewLine
 from shared.domain.leases import Lease
 from shared.domain.state import (
@@ -341,4 +342,28 @@ class FullSyncStore(Protocol):
 
     def finish_run(self, run_id: str, finished_at: datetime) -> None:
         """Mark a run finished."""
+        ...
+
+
+class DataverseChecks(Protocol):
+    """What the connection test asks Dataverse."""
+
+    def who_am_i(self) -> str:
+        """The connector's user id; raises when there is no token or no application user."""
+        ...
+
+    def missing_privileges(self, user_id: str, needed: Sequence[TablePrivilege]) -> list[str]:
+        """Names of the needed table privileges the user lacks."""
+        ...
+
+
+class BusinessCentralChecks(Protocol):
+    """What the connection test asks BC."""
+
+    def companies(self) -> dict[str, str]:
+        """Company id → name of every company the app may use; raises when the app is refused."""
+        ...
+
+    def unreadable_pages(self, company_id: str, pages: Sequence[str]) -> dict[str, str]:
+        """Page → BC's message for each API page the app may not read."""
         ...

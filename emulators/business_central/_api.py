@@ -44,6 +44,7 @@ from emulators.business_central._documents import (
 )
 from emulators.business_central._errors import BcError, bc_error_body, dialog, not_found
 from emulators.business_central._limits import RateLimiter
+from emulators.business_central._permissions import Permissions
 from emulators.business_central._query import (
     QueryError,
     parse_expand,
@@ -179,6 +180,7 @@ class BcApi(EmulatorApi):
         self.store = store
         self.settings = settings
         self.limiter = RateLimiter(server.costs)
+        self.permissions = Permissions()
         self.webhooks: Any = None  # set by __main__ (emulators.business_central._webhooks.Webhooks)
         self._batch_lock = threading.RLock()
 
@@ -336,6 +338,7 @@ class BcApi(EmulatorApi):
                 "BadRequest_NotFound",
                 f"No HTTP resource was found that matches the request URI '{call.base_url}{call.path}'.",
             )
+        self._require_permissions(call, entity.set_name, parsed)
         if entity.set_name == "contactsInformation":
             with self.store.lock:
                 return self._contacts_information(call, company, None, key, parsed[1:])
@@ -1054,6 +1057,16 @@ class BcApi(EmulatorApi):
             user=outer.user,
         )
 
+    def _require_permissions(self, call: _Call, set_name: str, parsed: list[tuple[str, str | None]]) -> None:
+        names = [name for name, _ in parsed[1:]]
+        if any(n.startswith("Microsoft.NAV.") for n in names):
+            self.permissions.require(set_name, "PATCH")  # a bound action (post, shipAndInvoice) changes it
+            return
+        child = next((n for n in names if entity_by_set(n) is not None), None)
+        self.permissions.require(set_name, call.method if child is None else "GET")
+        if child is not None:
+            self.permissions.require(child, call.method)
+
     # -- back door ---------------------------------------------------------------------------------------
     def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
         from emulators.business_central._seed import seed
@@ -1093,6 +1106,14 @@ class BcApi(EmulatorApi):
                     setattr(self.settings, key, type(getattr(self.settings, key))(value))
                 self.limiter.configure(dict(request.get_json(force=True)))
             return json_response(200, {**self.settings.__dict__, **self.limiter.as_dict()})
+        if action == "permissions":
+            if request.method in ("PATCH", "POST"):
+                try:
+                    withhold = list(request.get_json(force=True)["withhold"])
+                    return json_response(200, self.permissions.configure(withhold))
+                except (KeyError, TypeError, ValueError) as exc:
+                    return json_response(400, {"error": str(exc)})
+            return json_response(200, self.permissions.as_dict())
         if action == "limits" and request.method in ("PATCH", "POST"):
             self.limiter.configure(dict(request.get_json(force=True)))
             return json_response(200, self.limiter.as_dict())

@@ -117,7 +117,9 @@ class EntityDefinition:
 
     @property
     def schema_name(self) -> str:
-        return self.logical_name
+        from ._privileges import schema_name  # the names privileges are built from
+
+        return schema_name(self.logical_name)
 
     def navigation(self, name: str) -> tuple[Attribute, str] | None:
         """The lookup attribute and target table behind single-valued navigation property ``name``."""

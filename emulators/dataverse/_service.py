@@ -41,6 +41,7 @@ from ._metadata import (
     with_option_set,
 )
 from ._model import LOOKUP_TYPES, EntityDefinition
+from ._privileges import Privileges
 from ._records import (
     GUID_RE,
     AnnotationFilter,
@@ -64,6 +65,7 @@ COLLECTION_OPTIONS = frozenset(
 SINGLE_OPTIONS = frozenset({"$select", "$expand"})
 NESTED_OPTIONS = frozenset({"$select", "$filter", "$orderby", "$top", "$expand"})
 BULK_MESSAGES = ("CreateMultiple", "UpdateMultiple", "UpsertMultiple")
+_USER_PRIVILEGE_FUNCTION = "Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName"
 _SEGMENT_RE = re.compile(r"^([A-Za-z_$][\w.$]*)(?:\((.*)\))?$", re.DOTALL)
 _DELTA_RE = re.compile(r"^(\d+)!(\d{2})/(\d{2})/(\d{4}) (\d{2}):(\d{2}):(\d{2})$")
 _COOKIE_RE = re.compile(r'pagenumber="(\d+)"\s+pagingcookie="([^"]*)"\s+istracking="(True|False)"')
@@ -153,6 +155,7 @@ class DataverseApi(EmulatorApi):
         self.base_url = f"{self.org_url}/api/data/v9.2"
         self.store = Store({d.logical_name: d.alternate_keys for d in DEFINITIONS if d.alternate_keys})
         self.limits = ServiceProtection(server.costs)
+        self.privileges = Privileges()
         self.change_tracking_expiry_seconds = 7 * 86400.0
         self.organization_id = str(uuid.uuid4())
         self.business_unit_id = str(uuid.uuid4())
@@ -299,6 +302,7 @@ class DataverseApi(EmulatorApi):
                 raise NotImplementedError("$metadata (use EntityDefinitions)")
             raise err.segment_not_found(first.split("(")[0])
         key_text = match.group(2)
+        self._require_privileges(request, definition, segments)
         if key_text is None:
             if len(segments) == 1:
                 if method == "GET":
@@ -315,6 +319,8 @@ class DataverseApi(EmulatorApi):
                 return ApiResponse(200, body=str(min(count, MAX_PAGE)).encode(), content_type="text/plain")
             raise NotImplementedError(f"{method} {request.path}")
         key = parse_key(definition, key_text)
+        if len(segments) == 2 and method == "GET" and segments[1].startswith(_USER_PRIVILEGE_FUNCTION):
+            return self._retrieve_user_privilege(definition, key, segments[1])
         if len(segments) == 1:
             if method == "GET":
                 return self.execute_retrieve(request, definition, key)
@@ -1195,6 +1201,7 @@ class DataverseApi(EmulatorApi):
         self.store.reset()
         _options.restore(None)
         self.limits.reset()
+        self.privileges.reset()
         ensure_application_user(self, self.client_id)  # the organisation keeps its app user
         ensure_organization(self)
 
@@ -1212,9 +1219,55 @@ class DataverseApi(EmulatorApi):
             if entity not in BY_LOGICAL_NAME:
                 return json_response(400, {"error": f"unknown entity {entity!r}"})
             return json_response(200, {"value": self.store.rows(entity)})
+        if action == "privileges":
+            if request.method in ("PATCH", "POST"):
+                user = str(body.get("userId") or self._application_user(str(body.get("applicationId") or "")) or "")
+                if not user:
+                    return json_response(400, {"error": "name an existing userId or applicationId"})
+                return json_response(200, self.privileges.configure(user, list(body.get("withhold") or [])))
+            return json_response(200, self.privileges.as_dict())
         if action == "pushes" and request.method == "GET" and hasattr(self, "push_log"):
             return json_response(200, {"value": list(self.push_log)})
         raise NotImplementedError(f"admin action {action!r}")
+
+    def _require_privileges(self, request: ApiRequest, definition: EntityDefinition, segments: list[str]) -> None:
+        """The table privilege each kind of request needs (403 0x80040220 when withheld)."""
+        if not request.user:
+            return  # back-door work (seeding) runs as nobody and is never refused
+        method = request.method
+        bulk = segments[1].removeprefix("Microsoft.Dynamics.CRM.") if len(segments) == 2 else ""
+        if bulk in ("CreateMultiple", "UpsertMultiple") or (method == "POST" and len(segments) == 1):
+            actions = ["Create", "Write"] if bulk == "UpsertMultiple" else ["Create"]
+        elif bulk == "UpdateMultiple" or method in ("PATCH", "PUT"):
+            actions = ["Write"]
+        elif method == "DELETE" and len(segments) == 1:
+            actions = ["Delete"]
+        elif method == "DELETE":
+            actions = ["Write"]  # clearing one property
+        else:
+            actions = ["Read"]
+        for action in actions:
+            self.privileges.require(request.user, action, definition.logical_name, definition.object_type_code)
+
+    def _retrieve_user_privilege(self, definition: EntityDefinition, key: Key, segment: str) -> ApiResponse:
+        """``systemusers(id)/Microsoft.Dynamics.CRM.RetrieveUserPrivilegeByPrivilegeName(PrivilegeName='…')``."""
+        if definition.logical_name != "systemuser":
+            raise err.bad_request(
+                f"RetrieveUserPrivilegeByPrivilegeName is bound to systemuser, not {definition.logical_name}"
+            )
+        found = re.fullmatch(re.escape(_USER_PRIVILEGE_FUNCTION) + r"\(PrivilegeName='([^']*)'\)", segment)
+        if found is None:
+            raise err.bad_request("RetrieveUserPrivilegeByPrivilegeName needs PrivilegeName='<name>'")
+        user = self._require(definition, key)
+        user_id = str(user["systemuserid"])
+        return ApiResponse(
+            200,
+            body={
+                "@odata.context": f"{self.base_url}/$metadata#Microsoft.Dynamics.CRM."
+                "RetrieveUserPrivilegeByPrivilegeNameResponse",
+                "RolePrivileges": self.privileges.role_privileges(user_id, found.group(1), self.business_unit_id),
+            },
+        )
 
     @contextmanager
     def as_user(self, user: str) -> Iterator[_Context]:

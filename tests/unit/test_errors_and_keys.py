@@ -64,6 +64,8 @@ def test_retry_after_is_carried() -> None:
         (400, "Application_StringExceededLength", PermanentError),
         (401, "Authentication_InvalidCredentials", ConfigurationError),
         (503, "", RetriableError),
+        (500, "Internal_ServerError", RetriableError),
+        (403, "Internal_ServerError", ConfigurationError),  # "the current permissions prevented the action"
     ],
 )
 def test_business_central_error_table(status: int, code: str, category: type[SyncError]) -> None:

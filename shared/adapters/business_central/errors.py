@@ -37,7 +37,9 @@ BY_STATUS: dict[int, Resolution] = {
 BY_CODE: dict[str, Resolution] = {
     "Authentication_InvalidCredentials": Resolution(ConfigurationError, "the credentials were rejected"),
     "Internal_CompanyNotFound": Resolution(ConfigurationError, "the company does not exist (check BC_COMPANY_ID)"),
-    "Internal_ServerError": Resolution(RetriableError, "server error"),
+    # Not "Internal_ServerError": BC sends that code with a 500 (retriable by status) but also
+    # with the 403 of a missing permission ("Sorry, the current permissions prevented the
+    # action"), which no retry fixes; the status tells the two apart.
     "Request_EntityChanged": Resolution(RetriableError, "the record changed since it was read"),
     "Application_StringExceededLength": Resolution(PermanentError, "a value is too long for its field"),
     "Application_DialogException": Resolution(PermanentError, "BC refused the change"),

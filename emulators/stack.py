@@ -202,6 +202,8 @@ def _print_health(stack: LocalStack) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from emulators.scenario import initial_sync
+
     local = Path(args.workdir)
     stack = start_local_stack(workdir=local, seed=args.seed, host_port=args.port, echo=args.verbose)
     stopped = threading.Event()
@@ -215,7 +217,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  bc          {stack.business_central.start_line['base_url']}")
         print(f"  tables      {stack.azurite.connection_string.split('TableEndpoint=')[1].rstrip(';')}")
         print(f"  servicebus  127.0.0.1:{stack.servicebus.start_line.get('port', '?')}")
-        _print_health(stack)
+        if _print_health(stack) and not args.no_sync:
+            _, summary = initial_sync(stack)
+            print("\n".join(summary))
+            print("\nFrom now on the timers run on their schedules (mappings every minute here) and pushed changes")
+            print("flow within seconds; GET /api/jobs and GET /api/errors show what each run did.")
         print("\nServing until Ctrl-C.")
         stopped.wait()
     finally:
@@ -245,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--port", type=int, default=DEFAULT_HOST_PORT, help="the connector's HTTP port (7071)")
     run.add_argument("--seed", default="demo", help="emulator data set: demo or large:N")
     run.add_argument("--workdir", default=str(PROJECT_ROOT / ".local"), help="where stack.json and settings go")
+    run.add_argument("--no-sync", action="store_true", help="skip the initial full synchronization and push setup")
     commands.add_parser("demo", help="run the scripted scenario on a fresh stack and report")
     args = parser.parse_args(argv)
     try:

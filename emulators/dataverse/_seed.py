@@ -356,7 +356,11 @@ def _demo(create: Any, update: Any) -> None:
     for message in ("Create", "Update", "Delete", "SetState", "SetStateDynamicEntity", "Win", "Close"):
         create("sdkmessage", {"name": message}, message)
     for message in ("Create", "Update", "Delete", "SetStateDynamicEntity"):
-        for entity in ("salesorder", "quote", "account", "contact", "invoice"):
+        # The tables the service has message filters for that the connector registers steps on.
+        for entity in (
+            "salesorder", "quote", "account", "contact", "invoice", "product", "systemuser", "transactioncurrency",
+            "uomschedule",
+        ):  # fmt: skip
             create(
                 "sdkmessagefilter",
                 {"sdkmessageid@odata.bind": _ref("sdkmessage", message), "primaryobjecttypecode": entity},

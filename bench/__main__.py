@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import coupling_lookup, full_sync
+from bench import orders as sales_orders
+from bench import statistics as account_statistics
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -23,6 +25,8 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SECTIONS: dict[str, Callable[[], str]] = {
     "coupling_lookup": coupling_lookup.section,
     "full_sync": full_sync.section,
+    "statistics": account_statistics.section,
+    "orders": sales_orders.section,
 }
 
 _MARK = "<!-- bench:{} -->"

@@ -25,7 +25,7 @@ def _limit(req: func.HttpRequest) -> int:
 def http_list_jobs(req: func.HttpRequest) -> func.HttpResponse:
     """Newest sync jobs first, with counters; ``?mapping=`` narrows to one mapping."""
     name = req.params.get("mapping")
-    mapping = composition.mapping(name).name if name else None
+    mapping = composition.log_name(name) if name else None
     jobs = composition.sync_job_store().list_jobs(mapping, limit=_limit(req))
     return json_response({"value": [job_view(j) for j in jobs]})
 
@@ -35,8 +35,9 @@ def http_list_jobs(req: func.HttpRequest) -> func.HttpResponse:
 def http_list_errors(req: func.HttpRequest) -> func.HttpResponse:
     """Newest sync errors first, and the skipped records; ``?mapping=`` narrows to one mapping."""
     name = req.params.get("mapping")
-    mappings = [composition.mapping(name)] if name else list(composition.all_mappings())
-    errors = composition.sync_error_store().list_errors(mappings[0].name if name else None, limit=_limit(req))
+    log = composition.log_name(name) if name else None
+    mappings = [m for m in composition.all_mappings() if log is None or m.name == log]
+    errors = composition.sync_error_store().list_errors(log, limit=_limit(req))
     couplings = composition.coupling_store()
     skipped = [coupling_view(c) for m in mappings for c in couplings.list_couplings(m.name, skipped_only=True)]
     return json_response({"value": [error_view(e) for e in errors], "skipped": skipped})

@@ -17,9 +17,8 @@ bp = func.Blueprint()
 @http_errors
 def http_get_coupling(req: func.HttpRequest) -> func.HttpResponse:
     """``?bcId=`` or ``?dataverseId=``: the coupling, or 404."""
-    mapping = composition.mapping(req.route_params["mapping"])
     found = records.find_coupling(
-        mapping,
+        composition.log_name(req.route_params["mapping"]),
         bc_id=req.params.get("bcId"),
         dataverse_id=req.params.get("dataverseId"),
         couplings=composition.coupling_store(),

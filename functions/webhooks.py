@@ -9,11 +9,11 @@ import azure.functions as func
 from functions._http import error_response, http_errors, json_response
 from shared import composition
 from shared.resources import QUEUE_DATAVERSE_EVENTS
+from shared.usecases.document_push import set_up_all_push
 from shared.usecases.push import (
     process_dataverse_event,
     receive_bc_notifications,
     renew_bc_subscriptions,
-    set_up_push,
 )
 from shared.usecases.queue_work import settle_message
 
@@ -47,7 +47,7 @@ def http_bc_webhook(req: func.HttpRequest) -> func.HttpResponse:
 @http_errors
 def http_set_up_push(req: func.HttpRequest) -> func.HttpResponse:
     """Register BC subscriptions and the Dataverse endpoint + steps (200; 207 when some failed)."""
-    report = set_up_push(**composition.push_setup_ports())
+    report = set_up_all_push(**composition.push_setup_ports())
     items = [item.to_json() for item in report.items]
     return json_response({"complete": report.complete, "items": items}, 200 if report.complete else 207)
 

@@ -57,6 +57,15 @@ param mappingOverrides string = ''
 @description('NCRONTAB (6 fields) of the scheduled incremental sync of every mapping.')
 param scheduleMappingSync string = '0 */5 * * * *'
 
+@description('NCRONTAB (6 fields) of the posted sales invoice job (BC invoices of coupled customers into Sales).')
+param schedulePostedInvoices string = '0 */30 * * * *'
+
+@description('NCRONTAB (6 fields) of the invoice payment status job.')
+param schedulePaymentStatus string = '0 */30 * * * *'
+
+@description('NCRONTAB (6 fields) of the account statistics job.')
+param scheduleAccountStatistics string = '0 */30 * * * *'
+
 @description('Public URL of the app\'s POST /api/webhooks/bc that BC notifies, e.g. https://<default host name>/api/webhooks/bc (the functionAppUrl output). Empty: BC webhooks off until set.')
 param webhookNotificationUrl string = ''
 
@@ -66,6 +75,27 @@ param webhookClientState string = ''
 
 @description('NCRONTAB (6 fields) of the BC webhook subscription renewal (subscriptions expire after 3 days).')
 param scheduleWebhookRenewal string = '0 0 */12 * * *'
+
+@description('Automatically create BC orders from submitted Sales orders (push to the sales-orders queue and the poll).')
+param autoCreateSalesOrders bool = false
+
+@description('Automatically process activated and won Sales quotes in BC (push to the quotes queue and the poll).')
+param autoProcessSalesQuotes bool = false
+
+@description('NCRONTAB (6 fields) of the safety-net poll for submitted Sales orders.')
+param scheduleSalesOrderPoll string = '0 */5 * * * *'
+
+@description('NCRONTAB (6 fields) of the order follow-up (BC order status, shipments and invoices to Sales orders).')
+param scheduleOrderFollowup string = '0 */7 * * * *'
+
+@description('NCRONTAB (6 fields) of the safety-net poll for activated Sales quotes.')
+param scheduleSalesQuotePoll string = '0 */5 * * * *'
+
+@description('Number of the BC item that receives Sales write-in product lines (must not be coupled). Empty: write-in lines fail with a stored error.')
+param writeInProductNo string = ''
+
+@description('G/L account number of the freight line of converted Sales orders. Empty: freight is not transferred.')
+param freightGlAccountNo string = ''
 
 @description('client_certificate mode only: path of the PEM (key and certificate) for Dataverse, readable by the app.')
 param dataverseClientCertificatePath string = ''
@@ -299,10 +329,23 @@ var connectorSettings = {
   AZURE_CLIENT_ID: identity.outputs.clientId
   MAPPING_OVERRIDES: mappingOverrides
   SCHEDULE_MAPPING_SYNC: scheduleMappingSync
+  SCHEDULE_POSTED_INVOICES: schedulePostedInvoices
+  SCHEDULE_PAYMENT_STATUS: schedulePaymentStatus
+  SCHEDULE_ACCOUNT_STATISTICS: scheduleAccountStatistics
   WEBHOOK_NOTIFICATION_URL: webhookNotificationUrl
   WEBHOOK_CLIENT_STATE: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=${webhookClientStateSecretName})'
   DATAVERSE_SERVICEBUS_CONNECTION: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=${dataverseEventsSendSecretName})'
   SCHEDULE_WEBHOOK_RENEWAL: scheduleWebhookRenewal
+  AUTO_CREATE_SALES_ORDERS: autoCreateSalesOrders ? 'true' : 'false'
+  AUTO_PROCESS_SALES_QUOTES: autoProcessSalesQuotes ? 'true' : 'false'
+  SCHEDULE_SALES_ORDER_POLL: scheduleSalesOrderPoll
+  SCHEDULE_ORDER_FOLLOWUP: scheduleOrderFollowup
+  SCHEDULE_SALES_QUOTE_POLL: scheduleSalesQuotePoll
+  WRITE_IN_PRODUCT_TYPE: 'Item'
+  WRITE_IN_PRODUCT_NO: writeInProductNo
+  FREIGHT_GL_ACCOUNT_NO: freightGlAccountNo
+  DATAVERSE_SERVICEBUS_CONNECTION_SALES_ORDERS: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=servicebus-sales-orders-dataverse-send)'
+  DATAVERSE_SERVICEBUS_CONNECTION_QUOTES: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=servicebus-quotes-dataverse-send)'
 }
 
 module functionApp 'modules/functionapp.bicep' = {

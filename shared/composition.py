@@ -48,6 +48,7 @@ from shared.ports import (
 )
 from shared.resources import (
     QUEUE_DATAVERSE_EVENTS,
+    QUEUE_QUOTES,
     QUEUE_SALES_ORDERS,
     TABLE_COUPLINGS,
     TABLE_FULL_SYNC_RUNS,
@@ -204,6 +205,17 @@ def mapping(name: str) -> TableMapping:
     return found
 
 
+def log_name(name: str) -> str:
+    """A mapping's name, or a name the document flows log and couple under (``SALESORDER-ORDER``,
+    ``POSTEDSALESINV-INV``, ``CUSTOMER STATISTICS``, …). Raises PermanentError ``UnknownMapping``."""
+    from shared.domain.invoices import PAYMENT_STATUS_JOB, POSTED_INVOICE_MAPPING
+    from shared.domain.sales_documents import MAPPING_SALES_ORDER, MAPPING_SALES_QUOTE
+    from shared.domain.statistics import STATISTICS_JOB
+
+    documents = (MAPPING_SALES_ORDER, MAPPING_SALES_QUOTE, POSTED_INVOICE_MAPPING, PAYMENT_STATUS_JOB, STATISTICS_JOB)
+    return name.upper() if name.upper() in documents else mapping(name).name
+
+
 def mapping_json(table_mapping: TableMapping) -> dict[str, Any]:
     """A mapping as the HTTP surface shows it."""
     from shared.mappings import registry
@@ -341,9 +353,18 @@ def dataverse_event_ports() -> dict[str, Any]:
 
 
 def push_setup_ports() -> dict[str, Any]:
-    """What push registration needs (keyword arguments of ``push.set_up_push``)."""
+    """What push registration needs (keyword arguments of ``document_push.set_up_all_push``)."""
     push = settings().push
+    documents = settings().documents
+    fallback = push.dataverse_service_bus_connection
     return {
+        # Orders and quotes go to their own queues, when their automatic processing is on.
+        "document_connections": {
+            QUEUE_SALES_ORDERS: documents.orders_push_connection or fallback,
+            QUEUE_QUOTES: documents.quotes_push_connection or fallback,
+        },
+        "auto_create_orders": documents.auto_create_orders,
+        "auto_process_quotes": documents.auto_process_quotes,
         "subscriptions": webhook_subscriptions(),
         "registry": push_registry(),
         "mappings": all_mappings(),
@@ -369,6 +390,91 @@ def webhook_renewal_ports() -> dict[str, Any]:
     }
 
 
+def document_ports() -> Any:
+    """What Sales order and quote conversion needs (``shared.usecases.sales_orders.DocumentPorts``)."""
+    from shared.usecases.sales_orders import DocumentPorts, DocumentSettings
+
+    documents = settings().documents
+    return DocumentPorts(
+        bc=_business_central_adapter(),
+        dataverse=dataverse_port(),
+        couplings=coupling_store(),
+        ledger=conversion_ledger(),
+        errors=sync_error_store(),
+        clock=clock(),
+        settings=DocumentSettings(
+            auto_create_orders=documents.auto_create_orders,
+            auto_process_quotes=documents.auto_process_quotes,
+            write_in_item=documents.write_in_item,
+            freight_account=documents.freight_account,
+        ),
+        base_currency_id=dataverse_port().base_currency_id,
+        application_user_id=dataverse_port().application_user_id,
+        queue=message_queue(),
+    )
+
+
+def quote_archive() -> Any:
+    """Archived BC quote versions (``shared.adapters.tables.conversion_ledger.TableQuoteArchive``)."""
+    from shared.adapters.tables.conversion_ledger import TableQuoteArchive
+    from shared.resources import TABLE_QUOTE_ARCHIVE
+
+    return TableQuoteArchive(table_state().table(TABLE_QUOTE_ARCHIVE))
+
+
+@lru_cache(maxsize=1)
+def business_central_queries() -> Any:
+    """BC reads beyond the sync engine's port (``shared.ports.BusinessCentralQueries``): documents with lines."""
+    from shared.adapters.business_central.queries import BusinessCentralQueryAdapter
+
+    return BusinessCentralQueryAdapter(business_central_api(), settings().business_central.company_id)
+
+
+def invoice_ports() -> dict[str, Any]:
+    """What posted invoices need (keyword arguments of ``shared.usecases.invoices``' use-cases)."""
+    return {
+        "company_id": settings().business_central.company_id,
+        "queries": business_central_queries(),
+        "dataverse": dataverse_port(),
+        "couplings": coupling_store(),
+        "jobs": sync_job_store(),
+        "errors": sync_error_store(),
+        "clock": clock(),
+    }
+
+
+def payment_status_ports() -> dict[str, Any]:
+    """What the payment status job needs (keyword arguments of ``update_payment_status``)."""
+    return {
+        "queries": business_central_queries(),
+        "dataverse": dataverse_port(),
+        "couplings": coupling_store(),
+        "jobs": sync_job_store(),
+        "errors": sync_error_store(),
+        "watermarks": watermark_store(),
+        "clock": clock(),
+    }
+
+
+def statistics_ports() -> dict[str, Any]:
+    """What the account statistics job needs (keyword arguments of ``update_account_statistics``)."""
+    return {"bc": business_central_port(), **payment_status_ports()}
+
+
+def order_followup_ports() -> dict[str, Any]:
+    """What the order follow-up needs (keyword arguments of ``order_followup.follow_up_orders``)."""
+    return {
+        "bc": business_central_port(),
+        "queries": business_central_queries(),
+        "dataverse": dataverse_port(),
+        "couplings": coupling_store(),
+        "jobs": sync_job_store(),
+        "errors": sync_error_store(),
+        "ledger": conversion_ledger(),
+        "clock": clock(),
+    }
+
+
 def connection_test_ports() -> dict[str, Any]:
     """What the connection test needs (keyword arguments of ``connection_test.run_connection_test``)."""
     from shared.adapters.business_central.diagnostics import BusinessCentralDiagnostics
@@ -389,3 +495,11 @@ def _client_id(credential: ClientCredential | None, managed_identity_client_id: 
     if credential is not None:
         return credential.client_id
     return managed_identity_client_id or "(the Function App's managed identity)"
+
+
+def conversion_ledger() -> Any:
+    """Which Sales order or quote became which BC document (``shared.usecases.sales_orders.ConversionLedger``)."""
+    from shared.adapters.tables.conversion_ledger import TableConversionLedger
+    from shared.resources import TABLE_CONVERSION_LEDGER
+
+    return TableConversionLedger(table_state().table(TABLE_CONVERSION_LEDGER))

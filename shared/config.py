@@ -26,6 +26,7 @@ __all__ = [
     "ClientCredential",
     "DataverseSettings",
     "PushSettings",
+    "SalesDocumentSettings",
     "ServiceBusSettings",
     "Settings",
     "TableStorageSettings",
@@ -59,6 +60,14 @@ SETTINGS: Final[dict[str, str]] = {
     "AZURE_CLIENT_ID": "(optional) client id of the user-assigned managed identity for Azure resources",
     "MAPPING_OVERRIDES": "(optional) JSON that changes the default integration table mappings (docs/mappings.md)",
     "SCHEDULE_MAPPING_SYNC": "NCRONTAB (6 fields) of the scheduled incremental sync of all mappings: 0 */5 * * * *",
+    "SCHEDULE_POSTED_INVOICES": "(optional) NCRONTAB (6 fields) of the posted sales invoice job (BC invoices of "
+    "coupled customers into Sales), default 0 */30 * * * *",
+    "SCHEDULE_PAYMENT_STATUS": "(optional) NCRONTAB (6 fields) of the invoice payment status job, "
+    "default 0 */30 * * * *",
+    "SCHEDULE_ACCOUNT_STATISTICS": "(optional) NCRONTAB (6 fields) of the account statistics job, "
+    "default 0 */30 * * * *",
+    "SCHEDULE_ORDER_FOLLOWUP": "(optional) NCRONTAB (6 fields) of the order follow-up (BC order status, shipments "
+    "and invoices back to the coupled Sales orders), default 0 */7 * * * * as the built-in's Order Status job",
     "WEBHOOK_NOTIFICATION_URL": "(optional) public URL of this app's POST /api/webhooks/bc, where BC sends "
     "notifications (https; http only on 127.0.0.1/localhost). Needed by POST /api/setup/push",
     "WEBHOOK_CLIENT_STATE": "(optional) secret of 16-2048 characters BC echoes in every webhook notification "
@@ -67,9 +76,30 @@ SETTINGS: Final[dict[str, str]] = {
     "dataverse-events queue) Dataverse's service endpoint posts with; a Key Vault reference in Azure",
     "SCHEDULE_WEBHOOK_RENEWAL": "(optional) NCRONTAB (6 fields) of the BC webhook subscription renewal, "
     "default 0 0 */12 * * *",
+    "AUTO_CREATE_SALES_ORDERS": "(optional) true: submitted Sales orders become BC orders automatically (Dataverse "
+    "push to the sales-orders queue, and the poll); default false (only POST /api/salesorders/{id}/create-in-bc)",
+    "AUTO_PROCESS_SALES_QUOTES": "(optional) true: activated and won Sales quotes are processed in BC automatically "
+    "(push to the quotes queue, and the poll); default false (only POST /api/quotes/{id}/process-in-bc)",
+    "SCHEDULE_SALES_ORDER_POLL": "(optional) NCRONTAB (6 fields) of the safety-net poll for submitted Sales orders, "
+    "default 0 */5 * * * *",
+    "SCHEDULE_SALES_QUOTE_POLL": "(optional) NCRONTAB (6 fields) of the safety-net poll for activated Sales quotes, "
+    "default 0 */5 * * * *",
+    "WRITE_IN_PRODUCT_TYPE": "(optional) type of the BC record receiving write-in product lines: Item (default); "
+    "Resource is not available in BC API v2.0",
+    "WRITE_IN_PRODUCT_NO": "(optional) number of the BC item receiving Sales write-in product lines (not coupled)",
+    "FREIGHT_GL_ACCOUNT_NO": "(optional) G/L account number of the Account line that carries a Sales order's freight",
+    "DATAVERSE_SERVICEBUS_CONNECTION_SALES_ORDERS": "(optional) Service Bus connection string (send rights on the "
+    "sales-orders queue) for Dataverse's order push; default DATAVERSE_SERVICEBUS_CONNECTION; a Key Vault reference",
+    "DATAVERSE_SERVICEBUS_CONNECTION_QUOTES": "(optional) Service Bus connection string (send rights on the quotes "
+    "queue) for Dataverse's quote push; default DATAVERSE_SERVICEBUS_CONNECTION; a Key Vault reference",
 }
 
 _DEFAULT_WEBHOOK_RENEWAL: Final = "0 0 */12 * * *"
+# Posted invoices, payment status, account statistics: every 30 minutes, as the built-in's job queue entries.
+BC_TO_SALES_SCHEDULES: Final = ("SCHEDULE_POSTED_INVOICES", "SCHEDULE_PAYMENT_STATUS", "SCHEDULE_ACCOUNT_STATISTICS")
+# Read by the follow-up timer through %NAME% only; checked for shape like the others.
+OTHER_SCHEDULES: Final = ("SCHEDULE_ORDER_FOLLOWUP",)
+_DEFAULT_DOCUMENT_POLL: Final = "0 */5 * * * *"
 _CLIENT_STATE_LENGTH: Final = (16, 2048)  # our floor for a guessable-by-nobody secret; BC's ceiling
 _LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "::1")  # where a plain-http webhook URL may point
 
@@ -149,6 +179,20 @@ class PushSettings:
 
 
 @dataclass(frozen=True)
+class SalesDocumentSettings:
+    """Sales orders and quotes to BC (docs/orders-and-quotes.md)."""
+
+    auto_create_orders: bool = False
+    auto_process_quotes: bool = False
+    schedule_order_poll: str = _DEFAULT_DOCUMENT_POLL
+    schedule_quote_poll: str = _DEFAULT_DOCUMENT_POLL
+    write_in_item: str | None = None
+    freight_account: str | None = None
+    orders_push_connection: str | None = field(default=None, repr=False)
+    quotes_push_connection: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the connector is configured with."""
 
@@ -162,6 +206,7 @@ class Settings:
     schedule_mapping_sync: str = "0 */5 * * * *"
     push: PushSettings = field(default_factory=PushSettings)
     schedule_webhook_renewal: str = _DEFAULT_WEBHOOK_RENEWAL
+    documents: SalesDocumentSettings = field(default_factory=SalesDocumentSettings)
 
 
 class _Reader:
@@ -248,6 +293,37 @@ def _push_settings(reader: _Reader) -> PushSettings:
     return PushSettings(notification_url=url, client_state=client_state, dataverse_service_bus_connection=connection)
 
 
+def _flag(reader: _Reader, name: str) -> bool:
+    value = (reader.optional(name) or "false").lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        reader.problems.append(f"{name} must be true or false, got {value!r}")
+    return value in ("true", "1", "yes")
+
+
+def _document_settings(reader: _Reader) -> SalesDocumentSettings:
+    schedules = []
+    for name in ("SCHEDULE_SALES_ORDER_POLL", "SCHEDULE_SALES_QUOTE_POLL"):
+        schedule = reader.optional(name) or _DEFAULT_DOCUMENT_POLL
+        if len(schedule.split()) != 6:
+            reader.problems.append(f"{name} must be a 6-field NCRONTAB expression, got {schedule!r}")
+        schedules.append(schedule)
+    write_in_type = reader.optional("WRITE_IN_PRODUCT_TYPE") or "Item"
+    if write_in_type.lower() != "item":
+        reader.problems.append(
+            f"WRITE_IN_PRODUCT_TYPE must be Item, got {write_in_type!r} (BC API v2.0 has no resources)"
+        )
+    return SalesDocumentSettings(
+        auto_create_orders=_flag(reader, "AUTO_CREATE_SALES_ORDERS"),
+        auto_process_quotes=_flag(reader, "AUTO_PROCESS_SALES_QUOTES"),
+        schedule_order_poll=schedules[0],
+        schedule_quote_poll=schedules[1],
+        write_in_item=reader.optional("WRITE_IN_PRODUCT_NO"),
+        freight_account=reader.optional("FREIGHT_GL_ACCOUNT_NO"),
+        orders_push_connection=_secret(reader, "DATAVERSE_SERVICEBUS_CONNECTION_SALES_ORDERS"),
+        quotes_push_connection=_secret(reader, "DATAVERSE_SERVICEBUS_CONNECTION_QUOTES"),
+    )
+
+
 def load_settings(values: Mapping[str, str]) -> Settings:
     """Validate ``values`` (environment-like) into ``Settings``.
 
@@ -295,8 +371,14 @@ def load_settings(values: Mapping[str, str]) -> Settings:
     schedule = reader.required("SCHEDULE_MAPPING_SYNC")
     if schedule and len(schedule.split()) != 6:
         reader.problems.append(f"SCHEDULE_MAPPING_SYNC must be a 6-field NCRONTAB expression, got {schedule!r}")
+    for name in (*BC_TO_SALES_SCHEDULES, *OTHER_SCHEDULES):
+        # The timers read these through %NAME%; a value here only has to be well formed.
+        value = reader.optional(name)
+        if value is not None and len(value.split()) != 6:
+            reader.problems.append(f"{name} must be a 6-field NCRONTAB expression, got {value!r}")
 
     push = _push_settings(reader)
+    documents = _document_settings(reader)
     renewal = reader.optional("SCHEDULE_WEBHOOK_RENEWAL") or _DEFAULT_WEBHOOK_RENEWAL
     if len(renewal.split()) != 6:
         reader.problems.append(f"SCHEDULE_WEBHOOK_RENEWAL must be a 6-field NCRONTAB expression, got {renewal!r}")
@@ -314,6 +396,7 @@ def load_settings(values: Mapping[str, str]) -> Settings:
         schedule_mapping_sync=schedule,
         push=push,
         schedule_webhook_renewal=renewal,
+        documents=documents,
     )
 
 

@@ -27,6 +27,7 @@ from shared.errors import SyncError
 
 __all__ = [
     "BusinessCentralPort",
+    "BusinessCentralQueries",
     "Clock",
     "CouplingStore",
     "DataversePort",
@@ -342,6 +343,22 @@ class FullSyncStore(Protocol):
 
     def finish_run(self, run_id: str, finished_at: datetime) -> None:
         """Mark a run finished."""
+        ...
+
+
+class BusinessCentralQueries(Protocol):
+    """BC API v2.0 reads beyond the sync engine's: documents with their lines (``$expand``), any filter."""
+
+    def query(
+        self,
+        entity_set: str,
+        *,
+        filter: str | None = None,
+        select: Sequence[str] | None = None,
+        expand: Mapping[str, Sequence[str]] | None = None,
+        page_size: int = 20_000,
+    ) -> Iterator[list[Record]]:
+        """Pages of records; ``expand`` maps a collection navigation to the properties read of it."""
         ...
 
 

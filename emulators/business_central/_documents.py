@@ -329,8 +329,8 @@ class Company:
             )
 
     # -- computed views --------------------------------------------------------------------------------
-    def financial_details(self) -> dict[str, Record]:
-        """customerFinancialDetail per customer id: balance, sales and overdue amount (one pass)."""
+    def financial_details(self, only: set[str] | None = None) -> dict[str, Record]:
+        """customerFinancialDetail per customer id (of ``only``, if given): balance, sales and overdue amount."""
         today = self.store.today()
         sums: dict[str, list[Decimal]] = {}
         for invoice in self.table("salesInvoices").values():
@@ -344,6 +344,8 @@ class Company:
                 entry[2] += remaining
         details = {}
         for customer in self.table("customers").values():
+            if only is not None and customer["id"] not in only:
+                continue
             balance, sales, overdue = sums.get(customer["id"], [Decimal(0), Decimal(0), Decimal(0)])
             balance -= money(self.store.credits.get(customer["id"], 0))
             details[customer["id"]] = {

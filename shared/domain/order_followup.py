@@ -9,8 +9,10 @@ and plans:
   Shipment Date" on the order; the posted shipments carry it);
 - timeline posts on the Sales order (released, each shipment, each invoice) and on its account
   (each invoice, and the order once fully posted), with the built-in's texts;
-- the Sales order set to Invoiced (statecode 4 / statuscode 100003) and the coupling removed once BC
-  has deleted the order after posting it completely;
+- the Sales order set to Invoiced (statecode 4 / statuscode 100003) once BC has deleted the order
+  after posting it completely, and the coupling removed once every invoice of the order is in Sales
+  too (the posted-invoice job links each Sales invoice to its order through this coupling, and may
+  run after the follow-up);
 - a BC order deleted by hand (gone, nothing posted): the Sales order back to Active / Pending with
   ``lastbackofficesubmit`` cleared so it can be submitted again (§4.8), and the coupling removed.
 
@@ -67,6 +69,7 @@ class PostedDocument:
 
     number: str
     posting_date: str  # YYYY-MM-DD
+    bc_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class BcOrderState:
     requested_delivery_date: str | None = None
     shipments: tuple[PostedDocument, ...] = ()
     invoices: tuple[PostedDocument, ...] = ()
+    invoices_in_sales: bool = False  # every posted invoice of the order has its Sales invoice
 
 
 @dataclass(frozen=True)
@@ -178,9 +182,13 @@ def _posts(bc: BcOrderState, sales: SalesOrderState) -> list[PlannedPost]:
 def plan_follow_up(bc: BcOrderState, sales: SalesOrderState) -> FollowUpPlan:
     """What to write to Sales for one coupled order."""
     order = sales.salesorder_id
-    if sales.statecode in (CANCELED, INVOICED):
-        # Closed in Sales (canceled there, or a previous run finished it): nothing more to say.
-        return FollowUpPlan(order, uncouple=True, reason="the Sales order is closed")
+    if sales.statecode == CANCELED:
+        return FollowUpPlan(order, uncouple=True, reason="the Sales order was canceled in Sales")
+    if sales.statecode == INVOICED:
+        # A previous run finished it; the coupling stays until its invoices have reached Sales.
+        if bc.invoices_in_sales or not bc.invoices:
+            return FollowUpPlan(order, uncouple=True, reason="the order and its invoices are in Sales")
+        return FollowUpPlan(order)
     if not bc.exists and not bc.invoices:
         # Deleted in BC by hand: give the order back to Sales so it can be submitted again.
         return FollowUpPlan(
@@ -201,7 +209,7 @@ def plan_follow_up(bc: BcOrderState, sales: SalesOrderState) -> FollowUpPlan:
             header=_header_changes(bc, sales),
             posts=tuple(posts),
             set_state=(INVOICED, INVOICED_STATUS),
-            uncouple=True,
+            uncouple=bc.invoices_in_sales,
             reason="the BC order is completely invoiced",
         )
     header = _header_changes(bc, sales) if bc.status == "Released" or bc.shipments else {}

@@ -294,20 +294,18 @@ def restore_skipped(mapping: TableMapping, bc_ids: Sequence[str] | None, *, coup
     return restored
 
 
-def find_coupling(
-    mapping: TableMapping, *, bc_id: str | None, dataverse_id: str | None, couplings: CouplingStore
-) -> Coupling:
-    """The coupling of a BC record or a Dataverse row.
+def find_coupling(mapping: str, *, bc_id: str | None, dataverse_id: str | None, couplings: CouplingStore) -> Coupling:
+    """The coupling of a BC record or a Dataverse row under ``mapping`` (a mapping's or a document flow's name).
 
     Raises:
         PermanentError: ``MissingField`` (neither id given), ``InvalidGuid``, or ``NotFound``.
     """
     if bc_id:
-        found = couplings.get_by_bc_id(mapping.name, guid_literal(bc_id))
+        found = couplings.get_by_bc_id(mapping, guid_literal(bc_id))
     elif dataverse_id:
-        found = couplings.get_by_dataverse_id(mapping.name, guid_literal(dataverse_id))
+        found = couplings.get_by_dataverse_id(mapping, guid_literal(dataverse_id))
     else:
         raise PermanentError("give bcId or dataverseId", code="MissingField")
     if found is None:
-        raise _not_found(f"{mapping.name}: {bc_id or dataverse_id} is not coupled.")
+        raise _not_found(f"{mapping}: {bc_id or dataverse_id} is not coupled.")
     return found

@@ -64,13 +64,21 @@ def test_each_shipment_and_invoice_posts_once_and_the_last_shipment_date_is_fulf
     assert plan.set_state is None and not plan.uncouple
 
 
-def test_a_completely_posted_order_is_invoiced_in_sales_and_uncoupled() -> None:
-    bc = BcOrderState("b1", exists=False, shipments=(PostedDocument("102001", "2026-11-24"),),
-                      invoices=(PostedDocument("103001", "2026-11-24"),))  # fmt: skip
-    plan = plan_follow_up(bc, SALES)
-    assert plan.set_state == (4, 100003) and plan.uncouple
+def test_a_completely_posted_order_is_invoiced_in_sales_and_uncoupled_once_its_invoices_are_there() -> None:
+    shipped = (PostedDocument("102001", "2026-11-24"),)
+    invoiced = (PostedDocument("103001", "2026-11-24", bc_id="i1"),)
+    plan = plan_follow_up(BcOrderState("b1", exists=False, shipments=shipped, invoices=invoiced), SALES)
+    assert plan.set_state == (4, 100003)
+    # The posted-invoice job links the Sales invoice to its order through this coupling: keep it.
+    assert not plan.uncouple
     assert plan.posts[-1].text == "Order 'ORD-01001-ABCDEF' has been posted in Business Central."
     assert plan.posts[-1].target is PostTarget.ACCOUNT and plan.posts[-1].regarding_id == ACCOUNT
+    # The next run, with the order Invoiced in Sales: nothing until the invoice is in Sales, then uncoupled.
+    invoiced_sales = SalesOrderState(ORDER, "ORD-01001-ABCDEF", 4, ACCOUNT)
+    waiting = plan_follow_up(BcOrderState("b1", exists=False, invoices=invoiced), invoiced_sales)
+    assert not waiting.uncouple and not waiting.changes_order and waiting.posts == ()
+    done = plan_follow_up(BcOrderState("b1", exists=False, invoices=invoiced, invoices_in_sales=True), invoiced_sales)
+    assert done.uncouple and not done.changes_order
 
 
 def test_an_order_deleted_in_bc_without_posting_goes_back_to_sales_to_be_submitted_again() -> None:
@@ -78,11 +86,10 @@ def test_an_order_deleted_in_bc_without_posting_goes_back_to_sales_to_be_submitt
     assert plan.set_state == (0, 2) and plan.clear_last_submit and plan.uncouple and plan.posts == ()
 
 
-def test_a_closed_sales_order_is_only_uncoupled() -> None:
-    for state in (2, 4):
-        sales = SalesOrderState(ORDER, "ORD-1", state, ACCOUNT)
-        plan = plan_follow_up(_bc(status="Released"), sales)
-        assert plan.uncouple and not plan.changes_order and plan.posts == ()
+def test_a_sales_order_canceled_in_sales_is_only_uncoupled() -> None:
+    sales = SalesOrderState(ORDER, "ORD-1", 2, ACCOUNT)
+    plan = plan_follow_up(_bc(status="Released"), sales)
+    assert plan.uncouple and not plan.changes_order and plan.posts == ()
 
 
 def test_post_ids_differ_per_order_and_event_and_ignore_case() -> None:

@@ -1,0 +1,73 @@
+"""Coupling lookups of whole sync slices: one row-key range when the keys are dense, the
+``or``-chunks when they are spread, and couplings read by Dataverse id updated conditionally."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from emulators.azurite import Azurite
+from shared.adapters.tables import TableCouplingStore, TableState, open_table_state
+from shared.config import TableStorageSettings
+from shared.domain.state import Coupling
+from shared.errors import RetriableError
+from shared.resources import TABLE_COUPLINGS
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module")
+def state(azurite: Azurite) -> Iterator[TableState]:
+    opened = open_table_state(TableStorageSettings(connection_string=azurite.connection_string))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def couplings(state: TableState) -> TableCouplingStore:
+    return TableCouplingStore(state.table(TABLE_COUPLINGS))
+
+
+@pytest.fixture
+def mapping() -> str:
+    return f"BULK-{uuid.uuid4().hex[:8]}"
+
+
+def _couple(store: TableCouplingStore, mapping: str, count: int) -> list[Coupling]:
+    stored = store.couple_many([Coupling(mapping, str(uuid.uuid4()), str(uuid.uuid4())) for _ in range(count)])
+    assert all(isinstance(c, Coupling) for c in stored)
+    return [c for c in stored if isinstance(c, Coupling)]
+
+
+def test_dense_and_spread_lookups_find_exactly_the_coupled_keys(couplings: TableCouplingStore, mapping: str) -> None:
+    stored = sorted(_couple(couplings, mapping, 400), key=lambda c: c.bc_id)
+    dense = stored[100:300]  # one narrow range of the partition: answered by a range query
+    missing = [str(uuid.uuid4()) for _ in range(20)]
+    found = couplings.get_many_by_bc_ids(mapping, [c.bc_id for c in dense] + missing)
+    assert {k: c.dataverse_id for k, c in found.items()} == {c.bc_id: c.dataverse_id for c in dense}
+    spread = stored[::3]  # keys all over the partition: the range would read too much
+    found = couplings.get_many_by_bc_ids(mapping, [c.bc_id for c in spread])
+    assert set(found) == {c.bc_id for c in spread}
+    by_dataverse = couplings.get_many_by_dataverse_ids(mapping, [c.dataverse_id for c in stored])
+    assert {k: c.bc_id for k, c in by_dataverse.items()} == {c.dataverse_id: c.bc_id for c in stored}
+
+
+def test_couplings_read_by_dataverse_id_update_conditionally(couplings: TableCouplingStore, mapping: str) -> None:
+    stored = _couple(couplings, mapping, 60)
+    read = couplings.get_many_by_dataverse_ids(mapping, [c.dataverse_id for c in stored])
+    stale = read[stored[7].dataverse_id]
+    couplings.update(stale.with_changes(consecutive_failures=2))  # another worker, meanwhile
+
+    results = couplings.update_many([c.with_changes(last_result_to_bc="Success") for c in read.values()])
+
+    refused = [r for r in results if not isinstance(r, Coupling)]
+    assert len(refused) == 1 and isinstance(refused[0], RetriableError)
+    after = couplings.get_many_by_bc_ids(mapping, [c.bc_id for c in stored])
+    assert sum(c.last_result_to_bc == "Success" for c in after.values()) == 59
+    assert after[stale.bc_id].consecutive_failures == 2
+    # What update_many returned carries the pair's fresh etag, ready for the next write.
+    again = next(r for r in results if isinstance(r, Coupling))
+    couplings.update(again.with_changes(skipped=True))
+    assert couplings.get_by_dataverse_id(mapping, again.dataverse_id).skipped  # type: ignore[union-attr]

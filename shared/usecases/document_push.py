@@ -15,7 +15,7 @@ from typing import Any
 from shared.domain.notifications import ProcessingStep, service_endpoint_for, step_name
 from shared.errors import SyncError
 from shared.resources import QUEUE_QUOTES, QUEUE_SALES_ORDERS
-from shared.usecases.push import PushRegistry, PushSetupReport, SetupItem, set_up_push
+from shared.usecases.push import PushRegistry, PushSetupReport, SetupItem, ensure_endpoint, ensure_step, set_up_push
 
 __all__ = ["document_steps", "ensure_document_push", "set_up_all_push"]
 
@@ -54,26 +54,11 @@ def ensure_document_push(
             items.append(SetupItem("serviceEndpoint", name, "failed", f"no connection string to send to {queue}"))
             continue
         try:
-            endpoint = service_endpoint_for(name, connection_string, queue)
-            endpoint_id = registry.find_service_endpoint(name)
-            if endpoint_id is None:
-                endpoint_id = registry.create_service_endpoint(endpoint)
-                items.append(SetupItem("serviceEndpoint", name, "created"))
-            else:
-                registry.update_service_endpoint(endpoint_id, endpoint)
-                items.append(SetupItem("serviceEndpoint", name, "updated"))
-            found = registry.find_step(step.name)
-            if found is None:
-                registry.create_step(step, endpoint_id)
-                items.append(SetupItem("step", step.name, "created"))
-            elif found.differs_from(step, endpoint_id):
-                registry.update_step(found.step_id, step, endpoint_id)
-                items.append(SetupItem("step", step.name, "updated"))
-            else:
-                detail = "" if found.enabled else "disabled in Dataverse: enable it to receive these events"
-                items.append(SetupItem("step", step.name, "kept", detail))
+            endpoint_id, endpoint_item = ensure_endpoint(registry, service_endpoint_for(name, connection_string, queue))
         except SyncError as error:
             items.append(SetupItem("serviceEndpoint", name, "failed", f"{error.code}: {error.message}"))
+            continue
+        items += [endpoint_item, ensure_step(registry, step, endpoint_id)]
     return items
 
 

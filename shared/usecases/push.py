@@ -50,6 +50,8 @@ __all__ = [
     "WebhookSubscriptions",
     "ensure_bc_subscriptions",
     "ensure_dataverse_push",
+    "ensure_endpoint",
+    "ensure_step",
     "process_dataverse_event",
     "receive_bc_notifications",
     "renew_bc_subscriptions",
@@ -434,33 +436,46 @@ def ensure_dataverse_push(
         ConfigurationError: the connection string is unusable.
     """
     endpoint = service_endpoint_for(ENDPOINT_NAME, connection_string, queue)
-    items: list[SetupItem] = []
     try:
-        endpoint_id = registry.find_service_endpoint(endpoint.name)
-        if endpoint_id is None:
-            endpoint_id = registry.create_service_endpoint(endpoint)
-            items.append(SetupItem("serviceEndpoint", endpoint.name, "created"))
-        else:
-            registry.update_service_endpoint(endpoint_id, endpoint)
-            items.append(SetupItem("serviceEndpoint", endpoint.name, "updated"))
+        endpoint_id, endpoint_item = ensure_endpoint(registry, endpoint)
+    except SyncError as error:
+        return [_failed("serviceEndpoint", endpoint.name, error)]
+    try:
         steps = wanted_steps(mappings, registry.logical_name, queue)
     except SyncError as error:
-        return [*items, _failed("serviceEndpoint", endpoint.name, error)]
-    for step in steps:
-        try:
-            found = registry.find_step(step.name)
-            if found is None:
-                registry.create_step(step, endpoint_id)
-                items.append(SetupItem("step", step.name, "created"))
-            elif found.differs_from(step, endpoint_id):
-                registry.update_step(found.step_id, step, endpoint_id)
-                items.append(SetupItem("step", step.name, "updated"))
-            else:
-                detail = "" if found.enabled else "disabled in Dataverse: enable it to receive these events"
-                items.append(SetupItem("step", step.name, "kept", detail))
-        except SyncError as error:
-            items.append(_failed("step", step.name, error))
-    return items
+        return [endpoint_item, _failed("serviceEndpoint", endpoint.name, error)]
+    return [endpoint_item, *(ensure_step(registry, step, endpoint_id) for step in steps)]
+
+
+def ensure_endpoint(registry: PushRegistry, endpoint: ServiceEndpoint) -> tuple[str, SetupItem]:
+    """The service endpoint, created or rewritten (its key cannot be read back, and a rotated key
+    must reach it); its id and what was done.
+
+    Raises:
+        SyncError: Dataverse refused or did not answer.
+    """
+    endpoint_id = registry.find_service_endpoint(endpoint.name)
+    if endpoint_id is None:
+        return registry.create_service_endpoint(endpoint), SetupItem("serviceEndpoint", endpoint.name, "created")
+    registry.update_service_endpoint(endpoint_id, endpoint)
+    return endpoint_id, SetupItem("serviceEndpoint", endpoint.name, "updated")
+
+
+def ensure_step(registry: PushRegistry, step: ProcessingStep, endpoint_id: str) -> SetupItem:
+    """One step on the endpoint, exactly once: created, updated when it differs, else kept (a
+    disabled one stays disabled and is reported: an administrator switched it off)."""
+    try:
+        found = registry.find_step(step.name)
+        if found is None:
+            registry.create_step(step, endpoint_id)
+            return SetupItem("step", step.name, "created")
+        if found.differs_from(step, endpoint_id):
+            registry.update_step(found.step_id, step, endpoint_id)
+            return SetupItem("step", step.name, "updated")
+        detail = "" if found.enabled else "disabled in Dataverse: enable it to receive these events"
+        return SetupItem("step", step.name, "kept", detail)
+    except SyncError as error:
+        return _failed("step", step.name, error)
 
 
 def set_up_push(

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import coupling_lookup, full_sync
+from bench import coupling_lookup, full_sync, incremental
 from bench import orders as sales_orders
 from bench import statistics as account_statistics
 
@@ -25,6 +25,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 SECTIONS: dict[str, Callable[[], str]] = {
     "coupling_lookup": coupling_lookup.section,
     "full_sync": full_sync.section,
+    "incremental": incremental.section,
     "statistics": account_statistics.section,
     "orders": sales_orders.section,
 }

@@ -17,6 +17,7 @@ from shared.adapters.business_central import BusinessCentralAdapter, BusinessCen
 from shared.adapters.business_central.contacts import CompanyContactKey
 from shared.adapters.clock import SystemClock
 from shared.adapters.dataverse import DataverseAdapter, DataverseWebApi
+from shared.adapters.dataverse.port import SYNC_BULK_SIZE
 from shared.adapters.dataverse.push import DataversePushRegistry
 from shared.adapters.http_session import ApiSession
 from shared.adapters.probes import BusinessCentralProbe, DataverseProbe, ServiceBusProbe, TableStorageProbe
@@ -146,7 +147,7 @@ def dataverse_api() -> DataverseWebApi:
 @lru_cache(maxsize=1)
 def dataverse_port() -> DataversePort:
     """The Dataverse port: the Web API adapter, its metadata cache kept for the process."""
-    return DataverseAdapter(dataverse_api())
+    return DataverseAdapter(dataverse_api(), bulk_size=SYNC_BULK_SIZE)
 
 
 @lru_cache(maxsize=1)

@@ -532,12 +532,17 @@ class BcApi(EmulatorApi):
     ) -> Response:
         if call.method == "GET":
             rows = self._rows(company, entity)
-            extra = company.financial_details() if entity.set_name == "customers" else None
-            views = [
-                self._view(company, entity, r, extra)
+            # "f eq a or f eq b …" terms are index seeks on the service: only the matching records
+            # are read (and shown), not the whole table; the full filter still runs on what is left.
+            seek = parse_filter(call.args["$filter"], entity) if "$filter" in call.args else None
+            candidates = [
+                r
                 for r in rows.values()
-                if parent is None or r.get(parent[0]) == parent[1]
+                if (parent is None or r.get(parent[0]) == parent[1]) and (seek is None or seek.seek(r, _DERIVED))
             ]
+            only = {str(r["id"]) for r in candidates} if seek is not None else None
+            extra = company.financial_details(only) if entity.set_name == "customers" else None
+            views = [self._view(company, entity, r, extra) for r in candidates]
             context = f"{call.base_url}/$metadata#companies({company.id})/{entity.set_name}"
             return self._collection(call, company, entity, views, context)
         if call.method == "POST":
@@ -1237,6 +1242,10 @@ def _decode_skiptoken(token: str) -> dict[str, Any]:
         return state
     except ValueError as exc:
         raise QueryError("The $skiptoken is not valid.") from exc
+
+
+# Fields the API computes for its answer (see _view) rather than reads from the stored record.
+_DERIVED = frozenset({"balanceDue", "status", "journalDisplayName"})
 
 
 def _batch_response(item: dict[str, Any], index: int, result: Response) -> dict[str, Any]:

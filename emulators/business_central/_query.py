@@ -74,9 +74,39 @@ class Filter:
     def __init__(self, root: Any, entity: EntityType) -> None:
         self._root = root
         self._entity = entity
+        # "f eq a or f eq b …" terms of the top-level and-chain, answered by one set lookup, as
+        # SQL answers them from an index; the other terms are evaluated as written.
+        self._members: list[tuple[Field, set[Any]]] = []
+        self._rest: list[Any] = []
+        pending = [root]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, _Node) and node.op == "and":
+                pending.extend(node.args)
+                continue
+            members = _membership(node)
+            if members is None:
+                self._rest.append(node)
+            else:
+                self._members.append(members)
+
+    def seek(self, stored: dict[str, Any], derived: frozenset[str] = frozenset()) -> bool:
+        """Whether a stored record can match, from the ``f eq … or …`` terms alone (an index seek).
+
+        ``derived`` names fields whose value the API computes rather than stores; those terms
+        are left to the full test on the record as the API shows it.
+        """
+        return all(
+            _field_value(field, {field.name: stored.get(field.name, field.blank())}) in values
+            for field, values in self._members
+            if field.name not in derived
+        )
 
     def __call__(self, record: dict[str, Any]) -> bool:
-        return bool(_eval(self._root, record, self._entity))
+        for field, values in self._members:
+            if _field_value(field, record) not in values:
+                return False
+        return all(_eval(node, record, self._entity) for node in self._rest)
 
     def equalities(self) -> dict[str, Any]:
         """``property eq literal`` terms of the top-level ``and`` chain, as AL's ``GetFilter`` sees them.
@@ -207,6 +237,28 @@ class _Parser:
         if not isinstance(subject, Field) or not isinstance(needle, _Literal) or needle.kind != "string":
             raise QueryError(f"The function '{name}' needs a property and a string literal.")
         return _Node(name, (subject, needle))
+
+
+def _membership(node: Any) -> tuple[Field, set[Any]] | None:
+    """``(field, values)`` when ``node`` is ``field eq literal`` terms or-ed together, else ``None``."""
+    field: Field | None = None
+    values: set[Any] = set()
+    pending = [node]
+    while pending:
+        term = pending.pop()
+        if isinstance(term, _Node) and term.op == "or":
+            pending.extend(term.args)
+            continue
+        if not isinstance(term, _Node) or term.op != "eq":
+            return None
+        left, right = term.args
+        if isinstance(left, _Literal) and isinstance(right, Field):
+            left, right = right, left
+        if not isinstance(left, Field) or not isinstance(right, _Literal) or (field is not None and left != field):
+            return None
+        field = left
+        values.add(_coerce(left, right))
+    return (field, values) if field is not None else None
 
 
 def _fields_in(node: Any) -> set[str]:

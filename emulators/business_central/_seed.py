@@ -413,14 +413,87 @@ def _large(store: Store, count: int) -> dict[str, Any]:
     return {"companies": 1, "company_id": company.id, "customers": count}
 
 
+def _bench(store: Store, count: int) -> dict[str, Any]:
+    """The sync benchmark's company: N customers, each with its company contact (linked, as
+    CustCont-Update makes it) and one person in that company, and N/10 items sold by the piece,
+    all valid for the default mappings."""
+    company = _company(store, DEMO_COMPANY_ID, "CRONUS BE NV")
+    cid = company.id
+    terms = _row(store, cid, "paymentTerms", code="30 DAYS", displayName="Net 30 days", dueDateCalculation="30D")
+    pcs = _row(store, cid, "unitsOfMeasure", code="PCS", displayName="Piece", internationalStandardCode="H87")
+    for index in range(1, count + 1):
+        name = f"Customer {index:07d}"
+        customer = _row(
+            store,
+            cid,
+            "customers",
+            number=f"C{index * 10:07d}",
+            displayName=name,
+            type="Company",
+            addressLine1=f"Rue {index}",
+            city="Brussel",
+            postalCode="1000",
+            country="BE",
+            currencyCode="EUR",
+            paymentTermsId=terms["id"],
+            blocked=" ",
+            email=f"customer{index}@example.invalid",
+        )
+        number = f"CT{index * 2 - 1:07d}"
+        shared = {"companyNumber": number, "companyName": name, "city": "Brussel", "country": "BE"}
+        contact = _row(
+            store,
+            cid,
+            "contacts",
+            number=number,
+            type="Company",
+            displayName=name,
+            searchName=name.upper(),
+            email=f"customer{index}@example.invalid",
+            **shared,
+        )
+        link_customer(contact, customer)
+        person = f"Person {index:07d}"
+        _row(
+            store,
+            cid,
+            "contacts",
+            number=f"CT{index * 2:07d}",
+            type="Person",
+            displayName=person,
+            searchName=person.upper(),
+            email=f"person{index}@example.invalid",
+            phoneNumber=f"+32 2 {index:07d}",
+            contactBusinessRelation="None",
+            **shared,
+        )
+    for index in range(1, count // 10 + 1):
+        _row(
+            store,
+            cid,
+            "items",
+            number=f"I{index:07d}",
+            displayName=f"Item {index:07d}",
+            type="Inventory",
+            unitPrice=10 + index % 90,
+            unitCost=5 + index % 40,
+            inventory=index % 100,
+            baseUnitOfMeasureId=pcs["id"],
+            baseUnitOfMeasureCode="PCS",
+        )
+    return {"companies": 1, "company_id": cid, "customers": count, "contacts": 2 * count, "items": count // 10}
+
+
 def seed(store: Store, name: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Replace the data with the named set (``demo``, ``large:<N>`` or ``empty``)."""
+    """Replace the data with the named set (``demo``, ``large:<N>``, ``bench:<N>`` or ``empty``)."""
     store.clear()
     if name == "demo":
         return _demo(store)
     if name.startswith("large:"):
         return _large(store, int(name.split(":", 1)[1]))
+    if name.startswith("bench:"):
+        return _bench(store, int(name.split(":", 1)[1]))
     if name == "empty":
         _company(store, DEMO_COMPANY_ID, "CRONUS BE NV")
         return {"companies": 1, "company_id": DEMO_COMPANY_ID}
-    raise ValueError(f"unknown seed {name!r}; use demo, large:<N> or empty")
+    raise ValueError(f"unknown seed {name!r}; use demo, large:<N>, bench:<N> or empty")

@@ -19,14 +19,16 @@ def _seed_spec(text: str) -> dict[str, object]:
         return {"name": "demo"}
     if text.startswith("large:") and text[6:].isdigit():
         return {"name": "large", "accounts": int(text[6:])}
-    raise argparse.ArgumentTypeError("use demo or large:N")
+    if text.startswith("bench:") and text[6:].isdigit():
+        return {"name": "bench"}  # the benchmark's Sales side: empty but for its base currency
+    raise argparse.ArgumentTypeError("use demo, large:N or bench:N")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Start the emulator and serve until SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m emulators.dataverse")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--seed", type=_seed_spec, default=None, help="demo | large:N")
+    parser.add_argument("--seed", type=_seed_spec, default=None, help="demo | large:N | bench:N")
     parser.add_argument("--token-lifetime", type=float, default=3599.0)
     args = parser.parse_args(argv)
     # The org URL is the origin itself: tokens for "<origin>/.default" are what the API accepts.

@@ -115,6 +115,11 @@ def seed_into(api: DataverseApi, spec: dict[str, Any]) -> dict[str, Any]:
         if name in ("demo", "large") and not demo_seeded:
             _demo(create, update)  # once: seeding "large" on top of "demo" only adds the accounts
             _set_base_currency(api, seed_id("transactioncurrency", "EUR"))
+        if name == "bench" and api.store.get("transactioncurrency", seed_id("transactioncurrency", "EUR")) is None:
+            # An organisation always has its base currency; the benchmark's Sales has nothing else.
+            body = {"isocurrencycode": "EUR", "currencyname": "Euro", "currencysymbol": "€", "exchangerate": 1.0}
+            create("transactioncurrency", {**body, "currencyprecision": 2}, "EUR")
+            _set_base_currency(api, seed_id("transactioncurrency", "EUR"))
         if name == "large":
             _large(api, int(spec.get("accounts", 1000)), user)
             created["account"] = created.get("account", 0) + int(spec.get("accounts", 1000))

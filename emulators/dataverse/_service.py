@@ -133,6 +133,38 @@ class ApiResponse:
         return json.dumps(self.body, ensure_ascii=False).encode("utf-8")
 
 
+def _primary_key_seek(expr: odata.Expr, primary_id: str) -> tuple[set[str], list[odata.Expr]] | None:
+    """``(ids, other terms)`` when one of a filter's and-ed terms is ``pk eq <guid>`` or-ed together."""
+    conjuncts, pending = [], [expr]
+    while pending:
+        term = pending.pop()
+        if isinstance(term, odata.BoolOp) and term.op == "and":
+            pending += [term.left, term.right]
+        else:
+            conjuncts.append(term)
+    for conjunct in conjuncts:
+        ids: set[str] = set()
+        pending = [conjunct]
+        while pending:
+            term = pending.pop()
+            if isinstance(term, odata.BoolOp) and term.op == "or":
+                pending += [term.left, term.right]
+            elif (
+                isinstance(term, odata.Compare)
+                and term.op == "eq"
+                and isinstance(term.left, odata.Property)
+                and term.left.name == primary_id
+                and isinstance(term.right, odata.Literal)
+                and term.right.type == "guid"
+            ):
+                ids.add(str(term.right.value).lower())
+            else:
+                break
+        else:
+            return ids, [c for c in conjuncts if c is not conjunct]
+    return None
+
+
 def _error_response(exc: err.DataverseError) -> ApiResponse:
     return ApiResponse(exc.status, dict(exc.headers), exc.body())
 
@@ -370,13 +402,19 @@ class DataverseApi(EmulatorApi):
                     f"navigation property's target type 'Microsoft.Dynamics.CRM.{target.logical_name}'.",
                     err.QUERY_NOT_SUPPORTED,
                 )
-            row = self._find(target, reference.key)
-            if row is None:
+            # Only existence matters here: no copy of the referenced row.
+            key = reference.key
+            if key.id is not None:
+                found = key.id.lower() if self.store.exists(target.logical_name, key.id) else None
+            else:
+                assert key.values is not None
+                found = self.store.find_by_key(target.logical_name, key.values)
+            if found is None:
                 shown = reference.key.id or ",".join(f"{k}={v}" for k, v in (reference.key.values or {}).items())
                 raise err.DataverseError(
                     400, err.DOES_NOT_EXIST, f"{target.logical_name} With Id = {shown} Does Not Exist"
                 )
-            return str(row[target.primary_id])
+            return found
 
         return resolve
 
@@ -527,7 +565,17 @@ class DataverseApi(EmulatorApi):
         get = self._getter(definition)
         if options.filter is not None:
             expr = options.filter
-            rows = [r for r in rows if odata.evaluate(expr, lambda name, r=r: get(r, name))]  # type: ignore[misc]
+            seek = _primary_key_seek(expr, definition.primary_id)
+            if seek is not None:
+                # The service answers "pk eq … or …" from its clustered index, not a scan; keep the
+                # scan's order, but test each row by one set lookup instead of the whole or-chain,
+                # and only the other and-ed terms as written.
+                wanted, others = seek
+                rows = [r for r in rows if str(r.get(definition.primary_id) or "").lower() in wanted]
+                for other in others:
+                    rows = [r for r in rows if odata.evaluate(other, lambda name, r=r: get(r, name))]  # type: ignore[misc]
+            else:
+                rows = [r for r in rows if odata.evaluate(expr, lambda name, r=r: get(r, name))]  # type: ignore[misc]
         if options.orderby:
             rows = odata.sort_rows(rows, options.orderby, get)
         return rows
@@ -778,11 +826,11 @@ class DataverseApi(EmulatorApi):
             and definition.attributes.get("exchangerate")
             and definition.logical_name != "transactioncurrency"
         ):
-            currency = self.store.get("transactioncurrency", ref["id"])
+            currency = self.store.peek("transactioncurrency", ref["id"])
             row["exchangerate"] = currency.get("exchangerate") if currency else None
 
     def _base_currency(self) -> dict[str, Any] | None:
-        organization = self.store.get("organization", self.organization_id)
+        organization = self.store.peek("organization", self.organization_id)
         ref = organization.get("basecurrencyid") if organization else None
         return ref if isinstance(ref, dict) else None
 

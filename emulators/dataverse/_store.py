@@ -80,6 +80,11 @@ class Store:
             row = self._tables.get(entity, {}).get(record_id.lower())
             return copy.deepcopy(row) if row is not None else None
 
+    def peek(self, entity: str, record_id: str) -> Row | None:
+        """The stored row itself (no copy), for a read-only look at one value."""
+        with self.lock:
+            return self._tables.get(entity, {}).get(record_id.lower())
+
     def exists(self, entity: str, record_id: str) -> bool:
         with self.lock:
             return record_id.lower() in self._tables.get(entity, {})

@@ -201,18 +201,20 @@ def _run_line(
                 mapping.name, SyncDirection.TO_DATAVERSE, jobs=jobs, clock=clock, job_type=JobType.COUPLING
             )
             updates["coupling_job_id"] = coupling_job.job_id
-            couple_by_match(
-                mapping,
-                bc=bc,
-                dataverse=dataverse,
-                couplings=couplings,
-                engine=engine,
-                jobs=jobs,
-                job_id=coupling_job.job_id,
-                create_new_if_no_match=False,  # the passes below create what stays uncoupled
-                sync_after=False,  # and bring every coupled pair in line
-                report_unmatched=False,
-            )
+            # An empty Sales table (one $count) matches nothing: no query per 20 BC records.
+            if engine.count_dataverse(mapping) > 0:
+                couple_by_match(
+                    mapping,
+                    bc=bc,
+                    dataverse=dataverse,
+                    couplings=couplings,
+                    engine=engine,
+                    jobs=jobs,
+                    job_id=coupling_job.job_id,
+                    create_new_if_no_match=False,  # the passes below create what stays uncoupled
+                    sync_after=False,  # and bring every coupled pair in line
+                    report_unmatched=False,
+                )
             finish_job(mapping.name, coupling_job.job_id, jobs=jobs)
         passes_started = clock.now()
         inserted_in_bc = 0

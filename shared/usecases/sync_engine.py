@@ -9,8 +9,10 @@ and in the error log. Memory is bounded by one page; API calls grow with pages, 
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -52,6 +54,11 @@ LOOKUP_TABLE_ANNOTATION = "Microsoft.Dynamics.CRM.lookuplogicalname"
 
 Record = dict[str, Any]
 
+# Records decided and written together: a page of up to 20,000 goes in slices of this many, so a
+# slice's destination writes (CreateMultiple chunks in parallel up to x-ms-dop-hint, BC batches
+# of 100) overlap the previous slice's coupling writes, and what is in flight stays small.
+_SLICE = 1_000
+
 
 class DerivedLookupKey(Protocol):
     """A lookup key that is no field of the referenced BC record but derived through other data."""
@@ -86,6 +93,9 @@ class _Side:
     get_many: Any
     create_many: Any
     update_many: Any
+    # Records by id with only their key and modification time (what the bookkeeping needs after
+    # a write); ``None``: whole records through ``get_many``.
+    get_stamps: Any = None
 
     def record_id(self, record: Mapping[str, Any]) -> str:
         return str(record[self.key]).lower()
@@ -132,6 +142,67 @@ class _PageWork:
     destinations: dict[str, Record] = field(default_factory=dict)
     decisions: dict[str, RecordDecision] = field(default_factory=dict)
     coupling_updates: dict[str, Coupling] = field(default_factory=dict)  # written in bulk at the end
+
+
+@dataclass
+class _Prepared:
+    """A slice decided and written to the destination, waiting for its bookkeeping."""
+
+    context: _PassContext
+    work: _PageWork
+    inserts: list[str]
+    outcomes: dict[str, WriteOutcome]
+    written: dict[str, Record]
+    newest: datetime | None = None
+
+
+class _Pipeline:
+    """Settles slices one behind their preparation, on one background thread, in order.
+
+    At most one slice is settling while the next is prepared; ``submit`` waits for the one
+    before, so an error surfaces at the next slice (or on leaving) and nothing piles up. Disabled,
+    it settles each slice at once on the calling thread.
+    """
+
+    def __init__(self, *, enabled: bool) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle") if enabled else None
+        self._pending: Future[tuple[JobCounters, datetime | None]] | None = None
+        self.counters = JobCounters()
+        self.newest: datetime | None = None
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._drain()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+
+    def submit(self, settle: Callable[[], tuple[JobCounters, datetime | None]]) -> None:
+        try:
+            self._drain()
+        except BaseException:
+            # The slice just written exists on the destination: couple it before giving up, or
+            # the next run would create its records again.
+            self._add(settle())
+            raise
+        if self._pool is None:
+            self._add(settle())
+        else:
+            self._pending = self._pool.submit(settle)
+
+    def _drain(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self._add(pending.result())
+
+    def _add(self, result: tuple[JobCounters, datetime | None]) -> None:
+        counters, newest = result
+        self.counters += counters
+        if newest is not None and (self.newest is None or newest > self.newest):
+            self.newest = newest
 
 
 class SyncEngine:
@@ -203,6 +274,9 @@ class SyncEngine:
             get_many=lambda ids: self._dataverse.get_rows(mapping.dataverse_entity_set, ids),
             create_many=lambda rows: self._dataverse.create_rows(mapping.dataverse_entity_set, rows),
             update_many=lambda changes: self._dataverse.update_rows(mapping.dataverse_entity_set, changes),
+            get_stamps=lambda ids: self._dataverse.get_rows(
+                mapping.dataverse_entity_set, ids, select=[mapping.dataverse_key, mapping.dataverse_modified_field]
+            ),
         )
 
     def _option_side(self, mapping: TableMapping, entity: str, attribute: str) -> _Side:
@@ -307,14 +381,10 @@ class SyncEngine:
                 processed stay processed (their couplings and counters are stored).
         """
         source, _ = self._sides(mapping, direction)
-        total = JobCounters()
-        newest: datetime | None = None
-        for page in source.read_pages(window, exclude_modified_by):
-            counters, page_newest = self.sync_records(mapping, direction, page, job_id=job_id, options=options)
-            total += counters
-            if page_newest is not None and (newest is None or page_newest > newest):
-                newest = page_newest
-        return PassResult(total, newest)
+        with _Pipeline(enabled=self._can_pipeline(mapping, direction)) as pipeline:
+            for page in source.read_pages(window, exclude_modified_by):
+                self._sync_slices(mapping, direction, page, job_id=job_id, options=options, pipeline=pipeline)
+        return PassResult(pipeline.counters, pipeline.newest)
 
     def sync_ids(
         self, mapping: TableMapping, direction: SyncDirection, ids: Sequence[str], *, job_id: str, options: SyncOptions
@@ -335,10 +405,54 @@ class SyncEngine:
         options: SyncOptions,
     ) -> tuple[JobCounters, datetime | None]:
         """Sync one page of source records; returns the page's counters and newest modification."""
+        with _Pipeline(enabled=self._can_pipeline(mapping, direction)) as pipeline:
+            self._sync_slices(mapping, direction, records, job_id=job_id, options=options, pipeline=pipeline)
+        return pipeline.counters, pipeline.newest
+
+    @staticmethod
+    def _can_pipeline(mapping: TableMapping, direction: SyncDirection) -> bool:
+        # A slice's decisions read other mappings' couplings only; a mapping that looked up its
+        # own couplings (none of the defaults does) would need the previous slice settled first.
+        return all(f.lookup != mapping.name for f in mapping.fields_for(direction))
+
+    def _sync_slices(
+        self,
+        mapping: TableMapping,
+        direction: SyncDirection,
+        records: Sequence[Record],
+        *,
+        job_id: str,
+        options: SyncOptions,
+        pipeline: _Pipeline,
+    ) -> None:
+        """Prepare slice after slice on this thread while the pipeline settles the one before.
+
+        A page of up to 20,000 BC records goes in slices, so one slice's destination writes
+        overlap the previous slice's coupling writes, and the work in flight stays small.
+        """
+        source, _ = self._sides(mapping, direction)
+        # In id order, a slice's couplings sit in one narrow row-key range of the coupling table.
+        ordered = sorted(records, key=source.record_id) if len(records) > _SLICE else records
+        for start in range(0, len(ordered), _SLICE):
+            chunk = ordered[start : start + _SLICE]
+            prepared = self._prepare(mapping, direction, chunk, job_id=job_id, options=options)
+            if prepared is not None:
+                pipeline.submit(functools.partial(self._finish, prepared))
+
+    def _prepare(
+        self,
+        mapping: TableMapping,
+        direction: SyncDirection,
+        records: Sequence[Record],
+        *,
+        job_id: str,
+        options: SyncOptions,
+    ) -> _Prepared | None:
+        """Read what a slice needs, decide every record, and write the destination in bulk."""
         source, destination = self._sides(mapping, direction)
         work = _PageWork(source_records={source.record_id(r): r for r in records})
         if not work.source_records:
-            return JobCounters(), None
+            return None
         ids = list(work.source_records)
         if direction is SyncDirection.TO_DATAVERSE:
             work.couplings = self._couplings.get_many_by_bc_ids(mapping.name, ids)
@@ -372,10 +486,16 @@ class SyncEngine:
             )
 
         context = _PassContext(mapping, direction, source, destination, job_id, self._clock.now())
-        counters = self._execute(context, work)
-        self._jobs.add_counts(mapping.name, job_id, counters)
+        prepared = self._write(context, work)
         seen = [m for m in (source.modified_at(r) for r in records) if m is not None]
-        return counters, max(seen) if seen else None
+        prepared.newest = max(seen) if seen else None
+        return prepared
+
+    def _finish(self, prepared: _Prepared) -> tuple[JobCounters, datetime | None]:
+        """Settle a written slice (couplings, errors) and add its counts to the job."""
+        counters = self._settle_all(prepared)
+        self._jobs.add_counts(prepared.context.mapping.name, prepared.context.job_id, counters)
+        return counters, prepared.newest
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -457,8 +577,8 @@ class SyncEngine:
 
     # -- carrying out decisions ------------------------------------------------------------
 
-    def _execute(self, context: _PassContext, work: _PageWork) -> JobCounters:
-        """Write the page's inserts and updates in bulk, then settle every record's bookkeeping."""
+    def _write(self, context: _PassContext, work: _PageWork) -> _Prepared:
+        """Write the slice's inserts and updates in bulk and read back what the writes did not return."""
         decisions = {k: self._typed(context, d) for k, d in work.decisions.items()}
         work.decisions = decisions
         inserts = [i for i, d in decisions.items() if d.action in {Action.INSERT, Action.RESTORE}]
@@ -475,6 +595,12 @@ class SyncEngine:
                 changes.append(RecordChange(target_id, dict(decisions[record_id].changes), current.get("@odata.etag")))
             outcomes.update(zip(modifies, context.destination.update_many(changes), strict=True))
         written = self._written_records(context.destination, outcomes)
+        return _Prepared(context, work, inserts, outcomes, written)
+
+    def _settle_all(self, prepared: _Prepared) -> JobCounters:
+        """Couple what was created and record every decision's result; returns the slice's counters."""
+        context, work, inserts = prepared.context, prepared.work, prepared.inserts
+        outcomes, written, decisions = prepared.outcomes, prepared.written, prepared.work.decisions
         new_couplings = self._couple_created(context, work, inserts, outcomes, written)
 
         counts: dict[str, int] = {}
@@ -616,7 +742,8 @@ class SyncEngine:
                 missing.append(outcome.record_id)
         if missing:
             # One bulk read for the modification times the bulk write did not return.
-            written.update({k.lower(): v for k, v in destination.get_many(missing).items()})
+            read = destination.get_stamps or destination.get_many
+            written.update({k.lower(): v for k, v in read(missing).items()})
         return written
 
     def _fail(self, context: _PassContext, record_id: str, coupling: Coupling | None, message: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import requests
 import stamina
@@ -24,7 +26,7 @@ import stamina
 from shared.adapters.business_central.client import BusinessCentralApi
 from shared.adapters.business_central.errors import batch_item_error, business_central_error
 from shared.errors import PermanentError, RetriableError, SyncError
-from shared.odata import field_name, guid_literal, literal, string_literal
+from shared.odata import any_of, field_name, guid_literal, literal, string_literal
 from shared.ports import RecordChange, WriteOutcome
 
 __all__ = ["BusinessCentralAdapter", "Subscription"]
@@ -35,6 +37,10 @@ MAX_BATCH_REQUESTS = 100  # BC's operational limit per $batch
 MAX_PAGE_SIZE = 20_000  # BC online's fixed maximum; more is answered 413
 # 50 GUID clauses make a URL of about 2.5 KB: far below the 8-16 KB where gateways start refusing.
 ID_CHUNK_SIZE = 50
+# From this many id queries on, a read by id sends them as GETs inside one $batch.
+_BATCHED_READS_FROM = 3
+# Above this many ids, a read by id first checks whether paging through the whole set is cheaper.
+_SCAN_ABOVE = 1_000
 # BC processes 5 requests per user at once; 4 batches leave a slot for reads of the same worker.
 DEFAULT_PARALLEL_BATCHES = 4
 _MAX_CLIENT_STATE = 2048  # BC's limit on a subscription's clientState
@@ -172,7 +178,8 @@ class BusinessCentralAdapter:
     def get_records(
         self, entity_set: str, ids: Iterable[str], *, select: Sequence[str] | None = None
     ) -> dict[str, Record]:
-        """Records by id, 50 ids per request; missing ids (and ids that are not GUIDs) are absent.
+        """Records by id, 50 ids per query and up to 100 queries per ``$batch``; missing ids (and ids
+        that are not GUIDs) are absent.
 
         Raises:
             PermanentError: a bad entity set or property name, or a query BC rejects.
@@ -184,17 +191,96 @@ class BusinessCentralAdapter:
         spelled = {guid: given for given in ids if (guid := _guid_or_none(given)) is not None}
         wanted = list(spelled)
         found: dict[str, Record] = {}
+        if len(wanted) > _SCAN_ABOVE and self._scan_is_cheaper(entity_set, len(wanted)):
+            # Most of the table is wanted (a full sync's second pass): its pages cost fewer requests.
+            for page in self.list_records(entity_set, select=select):
+                for record in page:
+                    guid = _guid_or_none(str(record.get("id", "")))
+                    if guid in spelled:
+                        found[spelled[guid]] = record
+            return found
+        queries = []
         for start in range(0, len(wanted), ID_CHUNK_SIZE):
             chunk = wanted[start : start + ID_CHUNK_SIZE]
             params = {"$filter": " or ".join(f"id eq {guid}" for guid in chunk)}
             if select:
                 params["$select"] = self._select(select)
-            for page in self._pages(path, params, ID_CHUNK_SIZE, f"reading {entity_set} by id"):
-                for record in page:
-                    guid = _guid_or_none(str(record.get("id", "")))
-                    if guid in spelled:
-                        found[spelled[guid]] = record
+            queries.append(params)
+        for page in self._query_pages(path, queries, ID_CHUNK_SIZE, f"reading {entity_set} by id"):
+            for record in page:
+                guid = _guid_or_none(str(record.get("id", "")))
+                if guid in spelled:
+                    found[spelled[guid]] = record
         return found
+
+    def find_records(
+        self,
+        entity_set: str,
+        name: str,
+        values: Iterable[str],
+        *,
+        filter: str | None = None,
+        select: Sequence[str] | None = None,
+    ) -> Iterator[list[Record]]:
+        """Pages of the records whose ``name`` is one of ``values`` (and ``filter``, if given).
+
+        50 values per query; many queries travel together in ``$batch`` requests.
+
+        Raises:
+            PermanentError, RetriableError, ConfigurationError: as for ``list_records``.
+        """
+        path = self._set_path(entity_set)
+        ordered = sorted(set(values))
+        queries = []
+        for start in range(0, len(ordered), ID_CHUNK_SIZE):
+            clause = any_of(name, ordered[start : start + ID_CHUNK_SIZE])
+            params = {"$filter": f"({filter}) and {clause}" if filter else clause}
+            if select:
+                params["$select"] = self._select(select)
+            queries.append(params)
+        return self._query_pages(path, queries, MAX_PAGE_SIZE, f"reading {entity_set} by {name}")
+
+    def _query_pages(
+        self, path: str, queries: list[dict[str, str]], page_size: int, doing: str
+    ) -> Iterator[list[Record]]:
+        # A few queries go alone; more go together, up to 100 GETs in one $batch (a sync slice of
+        # 1,000 records is one request, not twenty).
+        if len(queries) < _BATCHED_READS_FROM:
+            for params in queries:
+                yield from self._pages(path, params, page_size, doing)
+            return
+        for start in range(0, len(queries), MAX_BATCH_REQUESTS):
+            yield from self._batched_pages(path, queries[start : start + MAX_BATCH_REQUESTS], page_size, doing)
+
+    def _batched_pages(
+        self, path: str, queries: list[dict[str, str]], page_size: int, doing: str
+    ) -> Iterator[list[Record]]:
+        """The pages of several queries of one set, the first page of each from one ``$batch`` of GETs."""
+        prefer = {"Prefer": f"odata.maxpagesize={page_size}"}
+        requests_ = [
+            {"id": str(i), "method": "GET", "url": f"{path}?{urlencode(q, quote_via=quote)}", "headers": prefer}
+            for i, q in enumerate(queries)
+        ]
+        response = self._request("POST", "$batch", doing=doing, json={"requests": requests_})
+        answers = self._json(response, doing).get("responses")
+        if not isinstance(answers, list) or len(answers) != len(queries):
+            raise RetriableError(f"Business Central: {doing}: the $batch answer was incomplete", code="BadResponse")
+        for answer in sorted(answers, key=lambda a: int(a.get("id", 0)) if isinstance(a, dict) else 0):
+            status = int(answer.get("status", 0)) if isinstance(answer, dict) else 0
+            body = answer.get("body") if isinstance(answer, dict) else None
+            if status >= 400 or not isinstance(body, dict) or not isinstance(body.get("value"), list):
+                raise batch_item_error(status, body, (answer or {}).get("headers") or {}, doing)
+            if body["value"]:
+                yield body["value"]
+            link = body.get("@odata.nextLink")
+            if isinstance(link, str) and link:
+                yield from self._pages(link, None, page_size, doing)
+
+    def _scan_is_cheaper(self, entity_set: str, wanted: int) -> bool:
+        """Whether reading the whole set (one count, then pages) costs fewer requests than by id."""
+        pages = math.ceil(self.count_records(entity_set) / MAX_PAGE_SIZE)
+        batches = math.ceil(math.ceil(wanted / ID_CHUNK_SIZE) / MAX_BATCH_REQUESTS)
+        return 1 + pages < batches
 
     def list_related(self, entity_set: str, record_id: str, navigation: str) -> list[Record]:
         """A record's navigation collection, e.g. ``customers(<id>)/contactsInformation``.

@@ -14,6 +14,7 @@ the second one meets the first and counts as done.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
 
 from shared.adapters.dataverse._batch import BatchOperation, PartResponse, decode_batch, encode_batch
 from shared.adapters.dataverse._metadata import MetadataCatalog, TableMetadata
@@ -31,7 +33,7 @@ from shared.errors import PermanentError, RetriableError, SyncError
 from shared.odata import any_of, guid_literal, literal, string_literal
 from shared.ports import RecordChange, WriteOutcome
 
-__all__ = ["COUNT_LIMIT", "MAX_PAGE_SIZE", "DataverseAdapter"]
+__all__ = ["COUNT_LIMIT", "MAX_PAGE_SIZE", "SYNC_BULK_SIZE", "DataverseAdapter"]
 
 Record = dict[str, Any]
 _T = TypeVar("_T")
@@ -40,6 +42,10 @@ _R = TypeVar("_R")
 MAX_PAGE_SIZE = 5_000  # the service's maximum and default page size
 COUNT_LIMIT = 5_000  # $count stops counting here (Microsoft Learn, "Count rows using OData")
 MAX_BATCH_OPERATIONS = 1_000
+SYNC_BULK_SIZE = 250  # rows per bulk message the sync engine's adapter sends
+# From this many id chunks on, reads by id go as GET parts of $batch requests, this many a batch.
+_BATCHED_READS_FROM = 4
+_READS_PER_BATCH = 20
 _FILTER_BUDGET = 6_000  # characters of "pk eq … or …" per GET: far below URL limits of any proxy
 _READ_ANNOTATIONS = f'odata.include-annotations="{LOOKUP_LOGICAL_NAME}"'
 _COUNT_ANNOTATIONS = (
@@ -68,7 +74,9 @@ class DataverseAdapter:
 
         Args:
             api: the Web API client (auth, error mapping, retries, service protection).
-            bulk_size: rows per ``CreateMultiple`` / ``UpdateMultiple`` request.
+            bulk_size: rows per ``CreateMultiple`` / ``UpdateMultiple`` request (the connector
+                uses ``SYNC_BULK_SIZE``: a sync slice of 1,000 rows in four requests, sent
+                together, the default ``x-ms-dop-hint``).
             batch_size: operations per ``$batch`` request (at most 1,000; Microsoft advises
                 starting well below and measuring, because operations in one batch run one
                 after another on the server).
@@ -243,13 +251,66 @@ class DataverseAdapter:
             params = {**base, "$filter": any_of(table.primary_key, [uuid.UUID(i) for i in chunk])}
             return [row for page in self._pages(table, params, MAX_PAGE_SIZE) for row in page]
 
+        chunks = _chunks_by_length(list(wanted), len(table.primary_key) + 44)
+        if len(chunks) >= _BATCHED_READS_FROM:
+            # A sync slice's ids: the filtered GETs travel as parts of a few $batch requests.
+            groups = _chunks(chunks, _READS_PER_BATCH)
+            results = [
+                rows
+                for group in self._parallel(lambda g: self._batched_reads(table, base, g), groups)
+                for rows in group
+            ]
+        else:
+            results = self._parallel(fetch, chunks)
         found: dict[str, Record] = {}
-        for rows in self._parallel(fetch, _chunks_by_length(list(wanted), len(table.primary_key) + 44)):
+        for rows in results:
             for row in rows:
                 key = str(row.get(table.primary_key, "")).lower()
                 if key in wanted:
                     found[wanted[key]] = row
         return found
+
+    def _batched_reads(
+        self, table: TableMetadata, base: Mapping[str, str], chunks: list[list[str]]
+    ) -> list[list[Record]]:
+        """The rows of several id chunks through one ``$batch`` of GETs (one request for the limits)."""
+        doing = f"reading {table.entity_set} by id"
+        root = self._api.api_url
+        headers = {"Prefer": f"odata.maxpagesize={MAX_PAGE_SIZE},{_READ_ANNOTATIONS}"}
+        operations = [
+            BatchOperation(
+                "GET",
+                f"{root}/{table.entity_set}?"
+                + urlencode(
+                    {**base, "$filter": any_of(table.primary_key, [uuid.UUID(i) for i in chunk])}, quote_via=quote
+                ),
+                None,
+                headers,
+            )
+            for chunk in chunks
+        ]
+        content_type, payload = encode_batch(operations)
+        response = self._api.send("POST", "$batch", data=payload, headers={"Content-Type": content_type}, doing=doing)
+        try:
+            parts = decode_batch(response.headers.get("Content-Type", ""), response.content)
+        except ValueError:
+            raise RetriableError(f"Dataverse: {doing}: unreadable batch response", code="UnreadableResponse") from None
+        if len(parts) != len(chunks):
+            raise RetriableError(f"Dataverse: {doing}: the batch answered {len(parts)} parts", code="BatchIncomplete")
+        results: list[list[Record]] = []
+        for part in parts:
+            if part.status >= 400:
+                raise part_error(part.status, dict(part.headers), part.body, doing)
+            try:
+                body = json.loads(part.body)
+            except ValueError:
+                raise RetriableError(f"Dataverse: {doing}: unreadable batch part", code="UnreadableResponse") from None
+            rows = [from_wire(table, row) for row in body.get("value") or [] if isinstance(row, dict)]
+            link = self._relative(body.get("@odata.nextLink"))
+            if link is not None:  # not expected for a few hundred ids, but never dropped
+                rows += [r for page in self._pages(table, {}, MAX_PAGE_SIZE, start=link) for r in page]
+            results.append(rows)
+        return results
 
     def count_rows(self, entity_set: str, *, filter: str | None = None) -> int:
         """How many rows match.
@@ -278,13 +339,15 @@ class DataverseAdapter:
         paged = {"$select": table.primary_key, **({"$filter": filter} if filter else {})}
         return sum(len(page) for page in self._pages(table, paged, MAX_PAGE_SIZE))
 
-    def _pages(self, table: TableMetadata, params: Mapping[str, str], page_size: int) -> Iterator[list[Record]]:
+    def _pages(
+        self, table: TableMetadata, params: Mapping[str, str], page_size: int, *, start: str | None = None
+    ) -> Iterator[list[Record]]:
         size = max(1, min(page_size, MAX_PAGE_SIZE))
         # The same preference must go with every page request (Microsoft Learn, "Page results").
         headers = {"Prefer": f"odata.maxpagesize={size},{_READ_ANNOTATIONS}"}
         doing = f"reading {table.entity_set}"
-        path: str | None = table.entity_set
-        query: Mapping[str, str] | None = params
+        path: str | None = start or table.entity_set
+        query: Mapping[str, str] | None = None if start else params
         while path is not None:
             body = self._api.get_json(path, params=query, headers=headers, doing=doing)
             rows = [from_wire(table, row) for row in body.get("value") or [] if isinstance(row, dict)]

@@ -9,7 +9,7 @@ the same record cannot both win.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -27,11 +27,17 @@ SCHEMA_VERSION = 1
 # Table Storage allows at most 15 discrete comparisons in one $filter.
 _FILTER_CHUNK = 15
 _BULK_PARALLELISM = 8
+# From this many keys on, a lookup first tries one row-key range query (see _get_range), giving
+# up once it has read this many times as many rows as were asked for.
+_RANGE_MIN_KEYS = 100
+_RANGE_OVERREAD = 2
 # An entity-group transaction holds at most 100 operations: 50 pairs of rows.
 _PAIRS_PER_TRANSACTION = 50
 
 _BC = "bc:"
 _DV = "dv:"
+# Marks a coupling etag that belongs to the pair's dv: row (read from that side).
+_DV_ETAG = "dv|"
 
 
 def _bc_row_key(bc_id: str) -> str:
@@ -91,10 +97,11 @@ def _odata_string(value: str) -> str:
 class TableCouplingStore:
     """``CouplingStore`` on Azure Table Storage.
 
-    A coupling's ``etag`` is its ``bc:`` row's etag. Every write replaces both rows in one
-    transaction, so a condition on the ``bc:`` row alone tells whether the pair changed since it
-    was read; the ``dv:`` row is written unconditionally in the same transaction (and the
-    transaction fails if that row is gone, i.e. the coupling was removed meanwhile).
+    A coupling's ``etag`` is its ``bc:`` row's etag (or, marked, its ``dv:`` row's when it was
+    looked up by Dataverse id). Every write replaces both rows in one transaction, so a condition
+    on one row alone tells whether the pair changed since it was read; the other row is written
+    unconditionally in the same transaction (and the transaction fails if that row is gone, i.e.
+    the coupling was removed meanwhile).
     """
 
     def __init__(self, table: TableClient) -> None:
@@ -117,10 +124,14 @@ class TableCouplingStore:
         return {c.bc_id: c for c in found}
 
     def get_many_by_dataverse_ids(self, mapping: str, dataverse_ids: Iterable[str]) -> dict[str, Coupling]:
-        """Couplings of many Dataverse rows, keyed by Dataverse id (two bulk queries: ``dv:`` then ``bc:``)."""
+        """Couplings of many Dataverse rows, keyed by Dataverse id (bulk queries on the ``dv:`` rows).
+
+        The ``dv:`` row carries the pair's whole state, so it is enough; the coupling's etag is
+        then that row's, marked so that an update makes its condition on the ``dv:`` row (both
+        rows are always written together, so either row's etag tells whether the pair changed).
+        """
         mirrors = self._get_many(mapping, [_dv_row_key(i) for i in dict.fromkeys(dataverse_ids)])
-        found = self.get_many_by_bc_ids(mapping, [c.bc_id for c in mirrors])
-        return {c.dataverse_id: c for c in found.values()}
+        return {c.dataverse_id: c.with_changes(etag=_DV_ETAG + c.etag if c.etag else None) for c in mirrors}
 
     def couple(self, coupling: Coupling) -> Coupling:
         """Store a new coupling as one transaction of two inserts.
@@ -144,65 +155,62 @@ class TableCouplingStore:
         return coupling.with_changes(etag=results[0]["etag"])
 
     def couple_many(self, couplings: Sequence[Coupling]) -> list[Coupling | SyncError]:
-        """Store many new couplings of one mapping, 50 pairs per transaction.
+        """Store many new couplings of one mapping, 50 pairs per transaction, transactions in parallel.
 
         A transaction that fails (one of its records was coupled meanwhile) is redone pair by
         pair, so every coupling gets its own outcome: the stored coupling, or the error (e.g.
         ``CouplingConflict``) that refused it. Results are in the order given.
         """
-        results: list[Coupling | SyncError] = []
-        for start in range(0, len(couplings), _PAIRS_PER_TRANSACTION):
-            chunk = list(couplings[start : start + _PAIRS_PER_TRANSACTION])
-            if len({c.mapping for c in chunk}) != 1 or len(chunk) == 1:
-                results.extend(self._couple_each(chunk))
-                continue
-            operations: list[Any] = []
-            for coupling in chunk:
-                operations.append(("create", _entity(coupling, _bc_row_key(coupling.bc_id))))
-                operations.append(("create", _entity(coupling, _dv_row_key(coupling.dataverse_id))))
-            try:
-                stored = self._table.submit_transaction(operations)
-            except Exception:  # any failure: settle each pair on its own, with its own outcome
-                results.extend(self._couple_each(chunk))
-                continue
-            results.extend(c.with_changes(etag=stored[2 * i]["etag"]) for i, c in enumerate(chunk))
-        return results
+        return self._in_transactions(couplings, self._couple_chunk)
 
     def update_many(self, couplings: Sequence[Coupling]) -> list[Coupling | SyncError]:
-        """Write many changed couplings, 50 pairs per transaction, each conditional on its etag.
+        """Write many changed couplings, 50 pairs per transaction (in parallel), each conditional on its etag.
 
         A refused transaction is redone pair by pair, so only the pairs that really changed
         meanwhile get a ``RetriableError`` (``ConcurrencyConflict``). Results are in the order given.
         """
-        results: list[Coupling | SyncError] = []
-        for start in range(0, len(couplings), _PAIRS_PER_TRANSACTION):
-            chunk = list(couplings[start : start + _PAIRS_PER_TRANSACTION])
-            if len({c.mapping for c in chunk}) != 1 or len(chunk) == 1 or any(not c.etag for c in chunk):
-                results.extend(self._update_each(chunk))
-                continue
-            operations: list[Any] = []
-            for coupling in chunk:
-                operations.append(
-                    (
-                        "update",
-                        _entity(coupling, _bc_row_key(coupling.bc_id)),
-                        {
-                            "mode": UpdateMode.REPLACE,
-                            "etag": coupling.etag,
-                            "match_condition": MatchConditions.IfNotModified,
-                        },
-                    )
-                )
-                operations.append(
-                    ("update", _entity(coupling, _dv_row_key(coupling.dataverse_id)), {"mode": UpdateMode.REPLACE})
-                )
-            try:
-                stored = self._table.submit_transaction(operations)
-            except Exception:  # any failure: settle each pair on its own, with its own outcome
-                results.extend(self._update_each(chunk))
-                continue
-            results.extend(c.with_changes(etag=stored[2 * i]["etag"]) for i, c in enumerate(chunk))
-        return results
+        return self._in_transactions(couplings, self._update_chunk)
+
+    def _in_transactions(
+        self,
+        couplings: Sequence[Coupling],
+        write: Callable[[list[Coupling]], list[Coupling | SyncError]],
+    ) -> list[Coupling | SyncError]:
+        # Transactions are independent (each pair is in exactly one), so they go out together:
+        # a page's coupling writes cost a few round trips, not one per 50 pairs.
+        chunks = [
+            list(couplings[start : start + _PAIRS_PER_TRANSACTION])
+            for start in range(0, len(couplings), _PAIRS_PER_TRANSACTION)
+        ]
+        if len(chunks) <= 1:
+            return [r for chunk in chunks for r in write(chunk)]
+        with ThreadPoolExecutor(max_workers=min(_BULK_PARALLELISM, len(chunks))) as pool:
+            return [r for results in pool.map(write, chunks) for r in results]
+
+    def _couple_chunk(self, chunk: list[Coupling]) -> list[Coupling | SyncError]:
+        if len({c.mapping for c in chunk}) != 1 or len(chunk) == 1:
+            return self._couple_each(chunk)
+        operations: list[Any] = []
+        for coupling in chunk:
+            operations.append(("create", _entity(coupling, _bc_row_key(coupling.bc_id))))
+            operations.append(("create", _entity(coupling, _dv_row_key(coupling.dataverse_id))))
+        try:
+            stored = self._table.submit_transaction(operations)
+        except Exception:  # any failure: settle each pair on its own, with its own outcome
+            return self._couple_each(chunk)
+        return [c.with_changes(etag=stored[2 * i]["etag"]) for i, c in enumerate(chunk)]
+
+    def _update_chunk(self, chunk: list[Coupling]) -> list[Coupling | SyncError]:
+        if len({c.mapping for c in chunk}) != 1 or len(chunk) == 1 or any(not c.etag for c in chunk):
+            return self._update_each(chunk)
+        operations: list[Any] = []
+        for coupling in chunk:
+            operations += _conditional_update(coupling)
+        try:
+            stored = self._table.submit_transaction(operations)
+        except Exception:  # any failure: settle each pair on its own, with its own outcome
+            return self._update_each(chunk)
+        return [c.with_changes(etag=stored[2 * i]["etag"]) for i, c in enumerate(chunk)]
 
     def _update_each(self, chunk: Sequence[Coupling]) -> list[Coupling | SyncError]:
         outcomes: list[Coupling | SyncError] = []
@@ -232,14 +240,7 @@ class TableCouplingStore:
         """
         if not coupling.etag:
             raise PermanentError("a coupling must be read before it is updated", code="CouplingNotRead")
-        operations: list[Any] = [
-            (
-                "update",
-                _entity(coupling, _bc_row_key(coupling.bc_id)),
-                {"mode": UpdateMode.REPLACE, "etag": coupling.etag, "match_condition": MatchConditions.IfNotModified},
-            ),
-            ("update", _entity(coupling, _dv_row_key(coupling.dataverse_id)), {"mode": UpdateMode.REPLACE}),
-        ]
+        operations = _conditional_update(coupling)
         try:
             results = self._table.submit_transaction(operations)
         except TableTransactionError as error:
@@ -320,6 +321,10 @@ class TableCouplingStore:
     def _get_many(self, mapping: str, row_keys: list[str]) -> list[Coupling]:
         if not row_keys:
             return []
+        if len(row_keys) >= _RANGE_MIN_KEYS:
+            in_range = self._get_range(mapping, row_keys)
+            if in_range is not None:
+                return in_range
         partition = _odata_string(encode_key(mapping))
         chunks = [row_keys[i : i + _FILTER_CHUNK] for i in range(0, len(row_keys), _FILTER_CHUNK)]
 
@@ -335,6 +340,30 @@ class TableCouplingStore:
             return query(chunks[0])
         with ThreadPoolExecutor(max_workers=min(_BULK_PARALLELISM, len(chunks))) as pool:
             return [c for found in pool.map(query, chunks) for c in found]
+
+    def _get_range(self, mapping: str, row_keys: list[str]) -> list[Coupling] | None:
+        """The couplings of many keys from one row-key range query, or ``None`` when the range
+        holds far more rows than were asked for (the keys are spread over the partition).
+
+        ``or``-ed row keys make the service scan the partition once per 15 keys; a range query
+        between the smallest and largest key is one index range. A sync slice is sorted by id,
+        so its keys are dense in their range when most records of the table are coupled.
+        """
+        wanted = set(row_keys)
+        budget = _RANGE_OVERREAD * len(wanted)
+        partition = _odata_string(encode_key(mapping))
+        query = (
+            f"PartitionKey eq {partition} and RowKey ge {_odata_string(min(wanted))} "
+            f"and RowKey le {_odata_string(max(wanted))}"
+        )
+        found: list[Coupling] = []
+        with table_errors(f"looking up couplings of {mapping}"):
+            for read, entity in enumerate(self._table.query_entities(query, results_per_page=1000), start=1):
+                if read > budget:
+                    return None
+                if entity["RowKey"] in wanted:
+                    found.append(_coupling(mapping, entity, entity.metadata["etag"]))
+        return found
 
     def _conflict(self, coupling: Coupling) -> PermanentError:
         # Name which side is taken, in the built-in integration's words (behaviour ref §2.1).
@@ -353,6 +382,22 @@ class TableCouplingStore:
             f"{coupling.bc_id}, because the Dataverse row is already coupled to BC record {other}.",
             code="CouplingConflict",
         )
+
+
+def _conditional_update(coupling: Coupling) -> list[Any]:
+    """Replace both rows of a pair, conditional on the etag of the row the coupling was read from."""
+    assert coupling.etag is not None
+    from_dv = coupling.etag.startswith(_DV_ETAG)
+    condition = {
+        "mode": UpdateMode.REPLACE,
+        "etag": coupling.etag.removeprefix(_DV_ETAG),
+        "match_condition": MatchConditions.IfNotModified,
+    }
+    plain = {"mode": UpdateMode.REPLACE}
+    return [
+        ("update", _entity(coupling, _bc_row_key(coupling.bc_id)), plain if from_dv else condition),
+        ("update", _entity(coupling, _dv_row_key(coupling.dataverse_id)), condition if from_dv else plain),
+    ]
 
 
 def _error_code(error: TableTransactionError) -> str:

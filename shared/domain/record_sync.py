@@ -385,13 +385,20 @@ def coupling_after_success(
     both_modified: bool,
     job_id: str,
     now: datetime,
+    written: bool = True,
 ) -> Coupling:
-    """The coupling after a successful write (or an unchanged record) in a pass.
+    """The coupling after a successful write (``written``) or an unchanged record in a pass.
 
     When both sides had changed, the destination's stored timestamp is set a little earlier
     than its new value so that the other pass sees the record as changed once more and the
     merge completes (behaviour reference §2.5 step 10: 999 ms for Dataverse, 10 ms for BC).
+
+    For an unchanged record only the source side's timestamp moves: the destination was not
+    written, so a change someone made there since the last sync must still look like one to the
+    other pass (storing its new time here would hide it for good).
     """
+    if not written:
+        destination_modified_at = None
     # The destination side is nudged back when both sides changed: 999 ms on Dataverse (its
     # modifiedon has whole seconds), 10 ms on BC.
     to_dataverse = direction is SyncDirection.TO_DATAVERSE

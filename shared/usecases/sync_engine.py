@@ -715,6 +715,7 @@ class SyncEngine:
                     both_modified=decision.both_modified,
                     job_id=context.job_id,
                     now=context.now,
+                    written=decision.action is Action.MODIFY,
                 )
                 if updated != coupling:
                     work.coupling_updates[record_id] = updated

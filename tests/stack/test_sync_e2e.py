@@ -475,6 +475,29 @@ def test_a_sales_change_reaches_bc_with_the_scheduled_sync_and_the_connectors_ow
     assert to_sales == {"inserted": 0, "modified": 0, "failed": 0}, jobs["toDataverse"]
 
 
+def test_a_sales_change_is_not_lost_when_the_bc_pass_rereads_its_record_unchanged(
+    first_run: dict[str, Any],
+    connector: Connector,
+    bc: BusinessCentralAdapter,
+    stack: LocalStack,
+    sales_user: requests.Session,
+) -> None:
+    (customer,) = _records(bc, "customers", "number eq 'C00040'")
+    (outcome,) = bc.update_records(
+        "customers", [RecordChange(customer["id"], {"city": "Knokke"}, etag=customer["@odata.etag"])]
+    )
+    assert outcome.ok, outcome.error
+    time.sleep(2.5)
+    _run_timer(stack)  # Knokke reaches Sales; the BC record is now the newest the BC pass has seen
+    account_id = _coupled_dataverse_id(connector, "CUSTOMER", customer["id"])
+    _edit_in_sales(stack, sales_user, account_id, {"address1_line1": "Zeedijk 1"})
+    time.sleep(2.5)
+    # The BC pass re-reads the customer through its watermark's overlap and finds it unchanged;
+    # that must not hide the seller's edit from the Sales pass that follows.
+    _run_timer(stack)
+    assert bc.get_records("customers", [customer["id"]])[customer["id"]]["addressLine1"] == "Zeedijk 1"
+
+
 def test_synchronize_now_follows_the_changed_side_refuses_a_conflicting_merge_and_obeys_a_chosen_direction(
     first_run: dict[str, Any],
     connector: Connector,

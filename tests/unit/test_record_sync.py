@@ -341,3 +341,22 @@ def test_success_moves_timestamps_and_leaves_a_merge_marker_when_both_changed() 
         now=written_at,
     )
     assert back.bc_modified_at == written_at - timedelta(milliseconds=10) and back.last_result_to_bc == "Success"
+
+
+def test_an_unchanged_record_moves_only_the_source_timestamp() -> None:
+    # BC re-read unchanged (the watermark's overlap, or a first run) while a seller changed the
+    # Sales row: storing the row's new time would hide the seller's change from the Sales pass.
+    seller_changed_at = T0 + timedelta(minutes=5)
+    stored = _coupling(bc_modified_at=T0, dataverse_modified_at=T0)
+    after = coupling_after_success(
+        stored,
+        TO,
+        source_modified_at=T0,
+        destination_modified_at=seller_changed_at,
+        both_modified=False,
+        job_id="j",
+        now=seller_changed_at,
+        written=False,
+    )
+    assert after.dataverse_modified_at == T0 and after.bc_modified_at == T0
+    assert after.last_result_to_dataverse == "Success"

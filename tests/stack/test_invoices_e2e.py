@@ -22,14 +22,13 @@ import pytest
 import requests
 
 from emulators.stack import LocalStack, start_local_stack
-from shared.adapters.auth import MsalTokenProvider
 from shared.adapters.business_central import BusinessCentralAdapter, BusinessCentralApi
-from shared.adapters.dataverse import DataverseAdapter, DataverseWebApi
-from shared.adapters.http_session import ApiSession
+from shared.adapters.dataverse import DataverseAdapter
 from shared.adapters.tables import TableCouplingStore, open_table_state, table_service_client
 from shared.config import Settings, load_settings
 from shared.domain.state import Coupling
 from shared.resources import TABLE_COUPLINGS
+from tests.stack._apis import business_central_api, dataverse_adapter
 
 pytestmark = pytest.mark.stack
 
@@ -107,19 +106,12 @@ def settings(stack: LocalStack) -> Settings:
 
 @pytest.fixture(scope="module")
 def dataverse(settings: Settings) -> DataverseAdapter:
-    session = ApiSession(settings.ca_bundle)
-    assert settings.dataverse.credential is not None
-    tokens = MsalTokenProvider("Dataverse", settings.dataverse.credential, settings.dataverse.scope, session)
-    return DataverseAdapter(DataverseWebApi(settings.dataverse.api_url, tokens, session))
+    return dataverse_adapter(settings)
 
 
 @pytest.fixture(scope="module")
 def bc_api(settings: Settings) -> BusinessCentralApi:
-    session = ApiSession(settings.ca_bundle)
-    bc_settings = settings.business_central
-    assert bc_settings.credential is not None
-    tokens = MsalTokenProvider("Business Central", bc_settings.credential, bc_settings.scope, session)
-    return BusinessCentralApi(bc_settings.api_url, tokens, session)
+    return business_central_api(settings)
 
 
 @pytest.fixture(scope="module")

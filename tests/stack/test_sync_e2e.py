@@ -19,17 +19,16 @@ import requests
 
 from emulators._http.client import BackDoor
 from emulators.stack import PROJECT_ROOT, LocalStack, start_local_stack
-from shared.adapters.auth import MsalTokenProvider
-from shared.adapters.business_central import BusinessCentralAdapter, BusinessCentralApi
+from shared.adapters.business_central import BusinessCentralAdapter
 from shared.adapters.clock import SystemClock
-from shared.adapters.dataverse import DataverseAdapter, DataverseWebApi
-from shared.adapters.http_session import ApiSession
+from shared.adapters.dataverse import DataverseAdapter
 from shared.adapters.tables import TableLeaseStore, open_table_state
 from shared.config import Settings, TableStorageSettings, load_settings
 from shared.ports import RecordChange
 from shared.resources import TABLE_LEASES
 from shared.usecases._lease import hold_mapping
 from tests.plugins.functions_host import FunctionsHostHandle, start_functions_host
+from tests.stack._apis import business_central_adapter, dataverse_adapter
 
 pytestmark = pytest.mark.stack
 
@@ -100,19 +99,12 @@ def settings(stack: LocalStack) -> Settings:
 
 @pytest.fixture(scope="module")
 def dataverse(settings: Settings) -> DataverseAdapter:
-    session = ApiSession(settings.ca_bundle)
-    assert settings.dataverse.credential is not None
-    tokens = MsalTokenProvider("Dataverse", settings.dataverse.credential, settings.dataverse.scope, session)
-    return DataverseAdapter(DataverseWebApi(settings.dataverse.api_url, tokens, session))
+    return dataverse_adapter(settings)
 
 
 @pytest.fixture(scope="module")
 def bc(settings: Settings) -> BusinessCentralAdapter:
-    session = ApiSession(settings.ca_bundle)
-    bc_settings = settings.business_central
-    assert bc_settings.credential is not None
-    tokens = MsalTokenProvider("Business Central", bc_settings.credential, bc_settings.scope, session)
-    return BusinessCentralAdapter(BusinessCentralApi(bc_settings.api_url, tokens, session), bc_settings.company_id)
+    return business_central_adapter(settings)
 
 
 def _rows(dataverse: DataverseAdapter, entity_set: str, odata_filter: str | None = None) -> list[dict[str, Any]]:

@@ -4,25 +4,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from emulators.azurite import Azurite
-from shared.adapters.tables import TableCouplingStore, TableState, open_table_state
-from shared.config import TableStorageSettings
+from shared.adapters.tables import TableCouplingStore, TableState
 from shared.domain.state import Coupling
 from shared.errors import RetriableError
 from shared.resources import TABLE_COUPLINGS
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture(scope="module")
-def state(azurite: Azurite) -> Iterator[TableState]:
-    opened = open_table_state(TableStorageSettings(connection_string=azurite.connection_string))
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -5,15 +5,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 
-from emulators.azurite import Azurite
 from shared.adapters.clock import SystemClock
-from shared.adapters.tables import TableLeaseStore, TableState, open_table_state
-from shared.config import TableStorageSettings
+from shared.adapters.tables import TableLeaseStore, TableState
 from shared.domain.leases import FULL_SYNC_HOLDER_PREFIX
 from shared.resources import TABLE_LEASES
 from shared.usecases._lease import MappingBusy, hold_mapping, mapping_lease_name
@@ -22,13 +19,6 @@ pytestmark = pytest.mark.stack
 
 CLOCK = SystemClock()
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture(scope="module")
-def state(azurite: Azurite) -> Iterator[TableState]:
-    opened = open_table_state(TableStorageSettings(connection_string=azurite.connection_string))
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -35,13 +34,6 @@ from shared.errors import PermanentError, RetriableError
 from shared.resources import TABLE_COUPLINGS, TABLES
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture(scope="module")
-def state(azurite: Azurite) -> Iterator[TableState]:
-    opened = open_table_state(TableStorageSettings(connection_string=azurite.connection_string))
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

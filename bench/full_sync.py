@@ -31,6 +31,7 @@ from typing import Any
 import requests
 from azure.data.tables import TableServiceClient
 
+from bench._measure import QUIET
 from emulators._http.client import BackDoor, https_session
 from emulators.stack import LocalStack, start_local_stack
 
@@ -39,21 +40,6 @@ BASELINE_RECORDS = int(os.environ.get("BENCH_BASELINE_RECORDS", "300"))
 # Server seconds one created row costs in the budget-bound run (a few ms of plug-in-free SQL per
 # row is typical of the service; 20 ms makes the budget bind well below the connector's own pace).
 ROW_COST = 0.02
-NEVER = "0 0 0 1 1 *"
-# Every timer off: only what the benchmark starts runs (and is counted).
-QUIET = {
-    f"SCHEDULE_{name}": NEVER
-    for name in (
-        "MAPPING_SYNC",
-        "WEBHOOK_RENEWAL",
-        "SALES_ORDER_POLL",
-        "SALES_QUOTE_POLL",
-        "POSTED_INVOICES",
-        "PAYMENT_STATUS",
-        "ACCOUNT_STATISTICS",
-        "ORDER_FOLLOWUP",
-    )
-}
 
 
 @dataclass(frozen=True)

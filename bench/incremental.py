@@ -18,26 +18,12 @@ from pathlib import Path
 
 import requests
 
+from bench._measure import QUIET
 from emulators._http.client import BackDoor, https_session
 from emulators.stack import LocalStack, start_local_stack
 
 CUSTOMERS = int(os.environ.get("BENCH_INCREMENTAL_CUSTOMERS", "2000"))
 CHANGED = 10
-NEVER = "0 0 0 1 1 *"
-# Every timer off: only what the benchmark starts runs (and is counted).
-QUIET = {
-    f"SCHEDULE_{name}": NEVER
-    for name in (
-        "MAPPING_SYNC",
-        "WEBHOOK_RENEWAL",
-        "SALES_ORDER_POLL",
-        "SALES_QUOTE_POLL",
-        "POSTED_INVOICES",
-        "PAYMENT_STATUS",
-        "ACCOUNT_STATISTICS",
-        "ORDER_FOLLOWUP",
-    )
-}
 
 
 @dataclass(frozen=True)

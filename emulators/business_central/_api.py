@@ -535,9 +535,12 @@ class BcApi(EmulatorApi):
             # "f eq a or f eq b …" terms are index seeks on the service: only the matching records
             # are read (and shown), not the whole table; the full filter still runs on what is left.
             seek = parse_filter(call.args["$filter"], entity) if "$filter" in call.args else None
+            # Records keyed by id: "id eq … or …" reads just those, as the primary key does.
+            keys = seek.key_values("id") if seek is not None else None
+            scanned = rows.values() if keys is None else [rows[k] for k in keys if k in rows]
             candidates = [
                 r
-                for r in rows.values()
+                for r in scanned
                 if (parent is None or r.get(parent[0]) == parent[1]) and (seek is None or seek.seek(r, _DERIVED))
             ]
             only = {str(r["id"]) for r in candidates} if seek is not None else None

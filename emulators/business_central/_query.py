@@ -96,11 +96,18 @@ class Filter:
         ``derived`` names fields whose value the API computes rather than stores; those terms
         are left to the full test on the record as the API shows it.
         """
-        return all(
-            _field_value(field, {field.name: stored.get(field.name, field.blank())}) in values
-            for field, values in self._members
-            if field.name not in derived
-        )
+        for field, values in self._members:
+            if field.name in derived:
+                continue
+            value = stored[field.name] if field.name in stored else field.blank()
+            if _field_value(field, {field.name: value}) not in values:
+                return False
+        return True
+
+    def key_values(self, name: str) -> set[Any] | None:
+        """The values of an ``name eq … or …`` term of the top-level and-chain (a primary-key seek)."""
+        found = [values for field, values in self._members if field.name == name]
+        return set.intersection(*found) if found else None
 
     def __call__(self, record: dict[str, Any]) -> bool:
         for field, values in self._members:

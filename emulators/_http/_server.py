@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -42,8 +43,20 @@ __all__ = ["ADMIN_HEADER", "AdminError", "EmulatorApi", "EmulatorServer", "json_
 
 ADMIN_PREFIX = "/_emulator/"
 ADMIN_HEADER = "X-Emulator-Admin-Key"
+# A file to append every counted API call to, one line each (for reading a benchmark's counts).
+_REQUEST_LOG = os.environ.get("EMULATOR_REQUEST_LOG", "")
 
 StartResponse = Callable[..., Any]
+
+
+# A $batch part's method: a JSON batch's "method" member, or a multipart part's request line.
+_BATCH_METHOD = re.compile(rb'"method"\s*:\s*"([A-Za-z]+)"|^(GET|POST|PATCH|PUT|DELETE|MERGE) ', re.MULTILINE)
+
+
+def _reads_only(body: bytes) -> bool:
+    """Whether a ``$batch`` body holds GET parts only (counted apart from batches that write)."""
+    methods = {(m.group(1) or m.group(2)).upper() for m in _BATCH_METHOD.finditer(body)}
+    return methods == {b"GET"}
 
 
 class AdminError(Exception):
@@ -219,7 +232,13 @@ class EmulatorServer:
             # Counted for benchmarks (back door and token requests are not API calls).
             with self._stats_lock:
                 key = f"{request.method} {'$batch' if path.endswith('$batch') else 'other'}"
+                if path.endswith("$batch") and _reads_only(request.get_data()):
+                    key += " of reads"
                 self.request_counts[key] = self.request_counts.get(key, 0) + 1
+                if _REQUEST_LOG:
+                    # Which calls a benchmark's counts are made of (EMULATOR_REQUEST_LOG=<file>).
+                    with open(_REQUEST_LOG, "a", encoding="utf-8") as log:
+                        log.write(f"{self.name} {request.method} {request.full_path}\n")
         fault = self.faults.take(request.method, path)
         if fault is not None and fault.kind in ("fail", "throttle"):
             return self._fault_response(fault)(environ, start_response)

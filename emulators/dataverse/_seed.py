@@ -52,6 +52,37 @@ def ensure_application_user(api: DataverseApi, client_id: str) -> str:
     return user_id
 
 
+def ensure_seed_user(api: DataverseApi) -> str:
+    """The user seeded rows come from: a data-migration application user, not the connector.
+
+    Rows the connector's own user wrote last are left out of its Sales passes (the echo rule), so
+    data that stands for what people entered in Sales must carry another user.
+    """
+    from ._records import utc_now_iso
+
+    user_id = seed_id("systemuser", "data-migration")
+    if api.store.get("systemuser", user_id) is None:
+        row = dict.fromkeys(BY_LOGICAL_NAME["systemuser"].attributes)
+        now = utc_now_iso()
+        row.update(
+            systemuserid=user_id,
+            firstname="#",
+            lastname="Data Migration",
+            fullname="# Data Migration",
+            applicationid=seed_id("application", "data-migration"),
+            accessmode=4,
+            isdisabled=False,
+            islicensed=False,
+            isintegrationuser=False,
+            internalemailaddress="data-migration@contoso.invalid",
+            createdon=now,
+            modifiedon=now,
+            versionnumber=api.store.next_version(),
+        )
+        api.store.put("systemuser", user_id, row)
+    return user_id
+
+
 def ensure_organization(api: DataverseApi) -> str:
     """The one ``organization`` row (id = WhoAmI's OrganizationId); the API cannot create it."""
     from ._records import utc_now_iso
@@ -92,7 +123,8 @@ def seed_into(api: DataverseApi, spec: dict[str, Any]) -> dict[str, Any]:
     """
     from ._service import ApiRequest
 
-    user = ensure_application_user(api, api.client_id)
+    ensure_application_user(api, api.client_id)
+    user = ensure_seed_user(api)
     request = ApiRequest("POST", "", [], {}, b"", user)
     created: dict[str, int] = {}
 

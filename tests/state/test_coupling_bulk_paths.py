@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -61,3 +62,36 @@ def test_couplings_read_by_dataverse_id_update_conditionally(couplings: TableCou
     again = next(r for r in results if isinstance(r, Coupling))
     couplings.update(again.with_changes(skipped=True))
     assert couplings.get_by_dataverse_id(mapping, again.dataverse_id).skipped  # type: ignore[union-attr]
+
+
+def test_pairs_written_in_bulk_read_back_with_every_field(couplings: TableCouplingStore, mapping: str) -> None:
+    # Bulk writes build their own transaction body: every field must come back as it went in.
+    when = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+    full = [
+        Coupling(
+            mapping,
+            str(uuid.uuid4()),
+            str(uuid.uuid4()),
+            bc_modified_at=when,
+            dataverse_modified_at=when - timedelta(seconds=i),
+            last_synced_at=when,
+            last_result_to_bc="Failure",
+            last_result_to_dataverse="Success",
+            last_job_id=f"job-{i}",
+            last_error="it's 'quoted' & long " * 20,
+            consecutive_failures=i,
+            skipped=i % 2 == 0,
+        )
+        for i in range(3)
+    ]
+    stored = couplings.couple_many(full)
+    assert all(isinstance(c, Coupling) for c in stored)
+    read = couplings.get_many_by_bc_ids(mapping, [c.bc_id for c in full])
+    assert [read[c.bc_id].with_changes(etag=None) for c in full] == full
+    updated = couplings.update_many([read[c.bc_id].with_changes(last_error=None, skipped=False) for c in full])
+    assert all(isinstance(c, Coupling) for c in updated)
+    again = couplings.get_many_by_dataverse_ids(mapping, [c.dataverse_id for c in full])
+    assert [again[c.dataverse_id].with_changes(etag=None) for c in full] == [
+        c.with_changes(last_error=None, skipped=False) for c in full
+    ]
+

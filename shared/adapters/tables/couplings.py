@@ -18,6 +18,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
+from shared.adapters.tables._changesets import EntityWrite, submit_changeset
 from shared.adapters.tables._errors import map_table_error, table_errors
 from shared.adapters.tables._keys import decode_key, encode_key
 from shared.domain.state import Coupling, SyncDirection
@@ -190,27 +191,29 @@ class TableCouplingStore:
     def _couple_chunk(self, chunk: list[Coupling]) -> list[Coupling | SyncError]:
         if len({c.mapping for c in chunk}) != 1 or len(chunk) == 1:
             return self._couple_each(chunk)
-        operations: list[Any] = []
+        writes: list[EntityWrite] = []
         for coupling in chunk:
-            operations.append(("create", _entity(coupling, _bc_row_key(coupling.bc_id))))
-            operations.append(("create", _entity(coupling, _dv_row_key(coupling.dataverse_id))))
-        try:
-            stored = self._table.submit_transaction(operations)
-        except Exception:  # any failure: settle each pair on its own, with its own outcome
+            writes.append(EntityWrite(_entity(coupling, _bc_row_key(coupling.bc_id))))
+            writes.append(EntityWrite(_entity(coupling, _dv_row_key(coupling.dataverse_id))))
+        etags = submit_changeset(self._table, writes)
+        if etags is None:  # refused (or not known to be written): each pair on its own, with its own outcome
             return self._couple_each(chunk)
-        return [c.with_changes(etag=stored[2 * i]["etag"]) for i, c in enumerate(chunk)]
+        return [c.with_changes(etag=etags[2 * i]) for i, c in enumerate(chunk)]
 
     def _update_chunk(self, chunk: list[Coupling]) -> list[Coupling | SyncError]:
         if len({c.mapping for c in chunk}) != 1 or len(chunk) == 1 or any(not c.etag for c in chunk):
             return self._update_each(chunk)
-        operations: list[Any] = []
+        writes: list[EntityWrite] = []
         for coupling in chunk:
-            operations += _conditional_update(coupling)
-        try:
-            stored = self._table.submit_transaction(operations)
-        except Exception:  # any failure: settle each pair on its own, with its own outcome
+            assert coupling.etag is not None
+            from_dv = coupling.etag.startswith(_DV_ETAG)
+            etag = coupling.etag.removeprefix(_DV_ETAG)
+            writes.append(EntityWrite(_entity(coupling, _bc_row_key(coupling.bc_id)), "*" if from_dv else etag))
+            writes.append(EntityWrite(_entity(coupling, _dv_row_key(coupling.dataverse_id)), etag if from_dv else "*"))
+        etags = submit_changeset(self._table, writes)
+        if etags is None:  # refused (or not known to be written): each pair on its own, with its own outcome
             return self._update_each(chunk)
-        return [c.with_changes(etag=stored[2 * i]["etag"]) for i, c in enumerate(chunk)]
+        return [c.with_changes(etag=etags[2 * i]) for i, c in enumerate(chunk)]
 
     def _update_each(self, chunk: Sequence[Coupling]) -> list[Coupling | SyncError]:
         outcomes: list[Coupling | SyncError] = []

@@ -22,6 +22,7 @@ def coupling_view(coupling: Coupling) -> dict[str, Any]:
         "lastJobId": coupling.last_job_id,
         "lastError": coupling.last_error,
         "skipped": coupling.skipped,
+        "recheckInSales": coupling.recheck_in_sales,
     }
 
 

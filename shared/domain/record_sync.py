@@ -395,13 +395,23 @@ def coupling_after_success(
 
     For an unchanged record only the source side's timestamp moves: the destination was not
     written, so a change someone made there since the last sync must still look like one to the
-    other pass (storing its new time here would hide it for good).
+    other pass (storing its new time here would hide it for good). Nor do its result, sync time
+    and job move, unless a failure toward that side is cleared: an unchanged record re-read by a
+    second full sync or a watermark's overlap then leaves its coupling as it was, unwritten.
     """
+    to_dataverse = direction is SyncDirection.TO_DATAVERSE
+    result_field = "last_result_to_dataverse" if to_dataverse else "last_result_to_bc"
+    # A Sales pass has now read the row; a BC pass that overwrote a Sales row changed on both
+    # sides leaves it for the Sales pass to read back, whoever modified it last.
+    recheck = (coupling.recheck_in_sales or (both_modified and written)) if to_dataverse else False
     if not written:
+        source_field = "bc_modified_at" if to_dataverse else "dataverse_modified_at"
+        moved = source_modified_at or getattr(coupling, source_field)
+        if getattr(coupling, result_field) != FAILURE and not coupling.last_error:
+            return coupling.with_changes(**{source_field: moved, "recheck_in_sales": recheck})
         destination_modified_at = None
     # The destination side is nudged back when both sides changed: 999 ms on Dataverse (its
     # modifiedon has whole seconds), 10 ms on BC.
-    to_dataverse = direction is SyncDirection.TO_DATAVERSE
     nudge = timedelta(milliseconds=999 if to_dataverse else 10)
     destination_at = (
         destination_modified_at - nudge if both_modified and destination_modified_at else destination_modified_at
@@ -412,11 +422,12 @@ def coupling_after_success(
     changes: dict[str, Any] = {
         source_field: source_modified_at or getattr(coupling, source_field),
         destination_field: destination_at or getattr(coupling, destination_field),
-        "last_result_to_dataverse" if to_dataverse else "last_result_to_bc": SUCCESS,
+        result_field: SUCCESS,
         "last_synced_at": now,
         "last_job_id": job_id,
         "last_error": None,
         "consecutive_failures": 0,
+        "recheck_in_sales": recheck,
     }
     return coupling.with_changes(**changes)
 

@@ -37,6 +37,10 @@ class Coupling:
     modification on a side means that side changed since (behaviour reference §2.1, §2.5).
 
     Attributes:
+        recheck_in_sales: the BC pass wrote the Sales row while it had changed there too. The
+            connector is then its last modifier, so the echo rule would keep the Sales pass from
+            reading it back; the flag makes that pass read it by id and carry what is left over
+            (the merge of behaviour reference §2.5 step 10).
         etag: concurrency token of the stored row, ``None`` for a coupling not yet stored. Not
             part of equality: two reads of the same coupling state compare equal.
     """
@@ -53,6 +57,7 @@ class Coupling:
     last_error: str | None = None
     consecutive_failures: int = 0
     skipped: bool = False
+    recheck_in_sales: bool = False
     etag: str | None = field(default=None, compare=False)
 
     def with_changes(self, **changes: object) -> Coupling:

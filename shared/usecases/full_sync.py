@@ -49,7 +49,7 @@ from shared.usecases._jobs import finish_job, start_job
 from shared.usecases._lease import hold_mapping
 from shared.usecases.match_coupling import couple_by_match
 from shared.usecases.sync_engine import SyncEngine
-from shared.usecases.synchronize import passes_of
+from shared.usecases.synchronize import due_again, passes_of
 
 __all__ = ["advance_full_sync", "parse_full_sync_message", "run_full_sync_line", "start_full_sync"]
 
@@ -218,16 +218,27 @@ def _run_line(
             finish_job(mapping.name, coupling_job.job_id, jobs=jobs)
         passes_started = clock.now()
         inserted_in_bc = 0
+        # As in every Sales pass (and the built-in's full sync, which runs the normal two passes):
+        # rows the connector itself wrote last hold what the BC pass has just brought in line, so
+        # they are not read back; rows someone else changed or created still are.
+        own_user = dataverse.application_user_id() if SyncDirection.FROM_DATAVERSE in passes_of(mapping) else None
         for direction in passes_of(mapping):
             job = start_job(mapping.name, direction, jobs=jobs, clock=clock)
             key = "to_dataverse_job_id" if direction is SyncDirection.TO_DATAVERSE else "from_dataverse_job_id"
             updates[key] = job.job_id
+            if direction is SyncDirection.FROM_DATAVERSE:
+                # Rows the BC pass overwrote while they had changed in Sales too: the connector
+                # wrote them last, so the pass below leaves them out; they are read by id here.
+                recheck = due_again(mapping, direction, couplings=couplings)
+                if recheck:
+                    engine.sync_ids(mapping, direction, recheck, job_id=job.job_id, options=SyncOptions(force=True))
             engine.run_pass(
                 mapping,
                 direction,
                 job_id=job.job_id,
                 options=SyncOptions(force=True, create_uncoupled=True),
                 window=None,
+                exclude_modified_by=own_user if direction is SyncDirection.FROM_DATAVERSE else None,
             )
             done = finish_job(mapping.name, job.job_id, jobs=jobs)
             if direction is SyncDirection.FROM_DATAVERSE:

@@ -92,6 +92,15 @@ def passes_of(mapping: TableMapping) -> list[SyncDirection]:
     ]
 
 
+def due_again(mapping: TableMapping, direction: SyncDirection, *, couplings: CouplingStore) -> list[str]:
+    """Source ids a pass reads by id before its window: records that failed toward its
+    destination (not skipped) and, for a Sales pass, rows to read back after a merge."""
+    return [
+        c.bc_id if direction is SyncDirection.TO_DATAVERSE else c.dataverse_id
+        for c in couplings.list_couplings(mapping.name, failed_toward=direction)
+    ]
+
+
 def synchronize_modified(
     mapping: TableMapping,
     *,

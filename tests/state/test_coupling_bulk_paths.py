@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.adapters.tables import TableCouplingStore, TableState
-from shared.domain.state import Coupling
+from shared.domain.state import Coupling, SyncDirection
 from shared.errors import RetriableError
 from shared.resources import TABLE_COUPLINGS
 
@@ -95,3 +95,15 @@ def test_pairs_written_in_bulk_read_back_with_every_field(couplings: TableCoupli
         c.with_changes(last_error=None, skipped=False) for c in full
     ]
 
+
+def test_the_sales_pass_retry_list_holds_failures_and_rows_to_read_back(
+    couplings: TableCouplingStore, mapping: str
+) -> None:
+    failed, flagged, settled = _couple(couplings, mapping, 3)
+    couplings.update(failed.with_changes(last_result_to_bc="Failure"))
+    couplings.update(flagged.with_changes(recheck_in_sales=True))
+    couplings.update(settled.with_changes(last_result_to_bc="Success"))
+    due = {c.bc_id for c in couplings.list_couplings(mapping, failed_toward=SyncDirection.FROM_DATAVERSE)}
+    assert due == {failed.bc_id, flagged.bc_id}
+    # Toward Sales only failures count: the flag is about reading the Sales row.
+    assert list(couplings.list_couplings(mapping, failed_toward=SyncDirection.TO_DATAVERSE)) == []

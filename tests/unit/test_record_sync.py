@@ -359,4 +359,83 @@ def test_an_unchanged_record_moves_only_the_source_timestamp() -> None:
         written=False,
     )
     assert after.dataverse_modified_at == T0 and after.bc_modified_at == T0
-    assert after.last_result_to_dataverse == "Success"
+
+
+def test_an_unchanged_record_leaves_its_coupling_unwritten_unless_a_failure_is_cleared() -> None:
+    # A second full sync or a watermark's overlap re-reads unchanged records: their couplings
+    # must compare equal afterwards, so the engine writes none of them.
+    stored = _coupling(last_result_to_dataverse="Success", last_synced_at=T0, last_job_id="first")
+    later = T0 + timedelta(hours=1)
+    again = coupling_after_success(
+        stored,
+        TO,
+        source_modified_at=T0,
+        destination_modified_at=later,
+        both_modified=False,
+        job_id="second",
+        now=later,
+        written=False,
+    )
+    assert again == stored
+    moved = coupling_after_success(
+        stored,
+        FROM,
+        source_modified_at=later,
+        destination_modified_at=later,
+        both_modified=False,
+        job_id="second",
+        now=later,
+        written=False,
+    )
+    assert moved == stored.with_changes(dataverse_modified_at=later)
+    failed = _coupling(last_result_to_dataverse="Failure", last_error="boom", consecutive_failures=1)
+    cleared = coupling_after_success(
+        failed,
+        TO,
+        source_modified_at=T0,
+        destination_modified_at=later,
+        both_modified=False,
+        job_id="second",
+        now=later,
+        written=False,
+    )
+    assert cleared.last_result_to_dataverse == "Success" and cleared.last_error is None
+    assert cleared.consecutive_failures == 0 and cleared.last_job_id == "second"
+    assert cleared.dataverse_modified_at == T0
+
+
+def test_a_merge_written_to_sales_is_flagged_for_the_sales_pass_until_it_reads_it_back() -> None:
+    # The BC pass overwrote a Sales row that had changed too; the connector is now its last
+    # modifier, so the echo rule alone would keep the Sales pass from ever carrying the rest.
+    later = T0 + timedelta(minutes=1)
+    merged = coupling_after_success(
+        _coupling(),
+        TO,
+        source_modified_at=later,
+        destination_modified_at=later,
+        both_modified=True,
+        job_id="j",
+        now=later,
+    )
+    assert merged.recheck_in_sales
+    plain = coupling_after_success(
+        _coupling(),
+        TO,
+        source_modified_at=later,
+        destination_modified_at=later,
+        both_modified=False,
+        job_id="j",
+        now=later,
+    )
+    assert not plain.recheck_in_sales
+    read_back = coupling_after_success(
+        merged,
+        FROM,
+        source_modified_at=later,
+        destination_modified_at=later,
+        both_modified=False,
+        job_id="k",
+        now=later,
+        written=False,
+    )
+    assert not read_back.recheck_in_sales and read_back.dataverse_modified_at == later

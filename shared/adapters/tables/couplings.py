@@ -65,6 +65,7 @@ def _entity(coupling: Coupling, row_key: str) -> dict[str, Any]:
         "LastError": coupling.last_error,
         "ConsecutiveFailures": coupling.consecutive_failures,
         "Skipped": coupling.skipped,
+        "RecheckInSales": coupling.recheck_in_sales,
     }
 
 
@@ -86,6 +87,7 @@ def _coupling(mapping: str, entity: Any, etag: str | None) -> Coupling:
         last_error=entity.get("LastError"),
         consecutive_failures=int(entity.get("ConsecutiveFailures") or 0),
         skipped=bool(entity.get("Skipped")),
+        recheck_in_sales=bool(entity.get("RecheckInSales")),
         etag=etag,
     )
 
@@ -288,7 +290,8 @@ class TableCouplingStore:
         """Couplings of a mapping, lazily (the SDK pages through the partition).
 
         ``skipped_only`` keeps skipped ones; ``failed_toward`` keeps the not-skipped ones whose
-        last sync in that direction failed (the ones a scheduled run retries first).
+        last sync in that direction failed (the ones a scheduled run retries first) and, toward
+        BC, those flagged to be read back from Sales (``Coupling.recheck_in_sales``).
         """
         partition = encode_key(mapping)
         query = f"PartitionKey eq {_odata_string(partition)} and RowKey ge 'bc:' and RowKey lt 'bc;'"
@@ -296,7 +299,10 @@ class TableCouplingStore:
             query += " and Skipped eq true"
         if failed_toward is not None:
             column = "LastResultToDataverse" if failed_toward is SyncDirection.TO_DATAVERSE else "LastResultToBc"
-            query += f" and {column} eq 'Failure' and Skipped eq false"
+            due = f"{column} eq 'Failure'"
+            if failed_toward is SyncDirection.FROM_DATAVERSE:
+                due = f"({due} or RecheckInSales eq true)"
+            query += f" and {due} and Skipped eq false"
         with table_errors(f"listing couplings of {mapping}"):
             for entity in self._table.query_entities(query, results_per_page=1000):
                 yield _coupling(mapping, entity, entity.metadata["etag"])

@@ -38,6 +38,7 @@ __all__ = [
     "SyncErrorStore",
     "SyncJobStore",
     "WatermarkStore",
+    "WindowQuery",
     "WriteOutcome",
 ]
 
@@ -51,6 +52,17 @@ class RecordChange:
     record_id: str
     values: Mapping[str, Any]
     etag: str | None = None  # BC requires If-Match; None sends "*" (overwrite whatever is there)
+
+
+@dataclass(frozen=True)
+class WindowQuery:
+    """One table's changed records for a pass: what ``list_records`` / ``list_rows`` take."""
+
+    entity_set: str
+    filter: str | None = None
+    modified_after: datetime | None = None
+    modified_until: datetime | None = None
+    exclude_modified_by: str | None = None  # Dataverse only: the echo rule
 
 
 @dataclass(frozen=True)
@@ -201,6 +213,10 @@ class BusinessCentralPort(Protocol):
         """Pages of records (``filter`` and-ed with the modification window), oldest change first."""
         ...
 
+    def list_records_many(self, queries: Sequence[WindowQuery]) -> list[Iterator[list[Record]]]:
+        """Several ``list_records`` at once: every first page from one ``$batch``, later pages as read."""
+        ...
+
     def get_records(
         self, entity_set: str, ids: Iterable[str], *, select: Sequence[str] | None = None
     ) -> dict[str, Record]:
@@ -245,6 +261,10 @@ class DataversePort(Protocol):
         page_size: int = 5_000,
     ) -> Iterator[list[Record]]:
         """Pages of rows (``filter`` and-ed with the window; optionally not last modified by a user)."""
+        ...
+
+    def list_rows_many(self, queries: Sequence[WindowQuery]) -> list[Iterator[list[Record]]]:
+        """Several ``list_rows`` at once: every first page from one ``$batch``, later pages as read."""
         ...
 
     def get_rows(

@@ -256,6 +256,25 @@ def _last_result(coupling: Coupling, direction: SyncDirection) -> str | None:
     return coupling.last_result_to_dataverse if direction is SyncDirection.TO_DATAVERSE else coupling.last_result_to_bc
 
 
+def unchanged_since_synced(
+    coupling: Coupling | None, direction: SyncDirection, source_modified_at: datetime | None, options: SyncOptions
+) -> bool:
+    """Whether ``decide`` would find a coupled source record Unchanged from the coupling alone.
+
+    True for a coupled, not skipped record that neither failed toward this side last time nor
+    changed since its last sync, in a run that does not force writes: a watermark's overlap
+    re-reads the newest records of every table each run, and those need neither their
+    destination nor their lookups read. (As in the built-in, whose windows never return an
+    unchanged record, a destination deleted meanwhile is found when the source changes next.)
+    """
+    if coupling is None or coupling.skipped or options.force:
+        return False
+    if _last_result(coupling, direction) == FAILURE:
+        return False
+    stored_source, _ = _stored_timestamps(coupling, direction)
+    return not _changed_since(source_modified_at, stored_source)
+
+
 def decide(
     mapping: TableMapping,
     direction: SyncDirection,

@@ -30,6 +30,7 @@ from shared.domain.record_sync import (
     coupling_after_success,
     decide,
     source_value,
+    unchanged_since_synced,
 )
 from shared.domain.state import Coupling, JobCounters, SyncDirection, SyncErrorRecord
 from shared.domain.watermarks import ReadWindow, parse_instant
@@ -44,10 +45,11 @@ from shared.ports import (
     RecordChange,
     SyncErrorStore,
     SyncJobStore,
+    WindowQuery,
     WriteOutcome,
 )
 
-__all__ = ["PassResult", "SyncEngine"]
+__all__ = ["PassResult", "SyncEngine", "WindowRead"]
 
 # How a row names the table a polymorphic lookup points at (the Web API's own annotation).
 LOOKUP_TABLE_ANNOTATION = "Microsoft.Dynamics.CRM.lookuplogicalname"
@@ -70,6 +72,16 @@ class DerivedLookupKey(Protocol):
     def keys(self, bc_ids: Iterable[str]) -> dict[str, str]:
         """Referenced BC ids → their key value."""
         ...
+
+
+@dataclass(frozen=True)
+class WindowRead:
+    """One pass's read of its source's changed records, planned before the run reads anything."""
+
+    mapping: TableMapping
+    direction: SyncDirection
+    window: ReadWindow
+    exclude_modified_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -364,6 +376,51 @@ class SyncEngine:
 
     # -- passes ----------------------------------------------------------------------------
 
+    def read_windows(self, reads: Sequence[WindowRead]) -> dict[tuple[str, SyncDirection], Iterable[list[Record]]]:
+        """Many passes' changed records for the price of one request per side.
+
+        The first page of every window comes from one ``$batch`` to each API; a window with more
+        pages reads them as its pass gets there. Option-set sources (read whole, from metadata)
+        are left to their pass. Keyed by (mapping name, direction).
+
+        Raises:
+            PermanentError, RetriableError, ConfigurationError: a read failed (any of them).
+        """
+        bc: list[WindowRead] = []
+        dataverse: list[WindowRead] = []
+        for read in reads:
+            if read.direction is SyncDirection.TO_DATAVERSE:
+                bc.append(read)
+            elif not self.is_option_mapping(read.mapping):
+                dataverse.append(read)
+        found: dict[tuple[str, SyncDirection], Iterable[list[Record]]] = {}
+        if bc:
+            queries = [
+                WindowQuery(r.mapping.bc_entity_set, r.mapping.bc_filter, r.window.since, r.window.until) for r in bc
+            ]
+            found.update(
+                zip(((r.mapping.name, r.direction) for r in bc), self._bc.list_records_many(queries), strict=True)
+            )
+        if dataverse:
+            queries = [
+                WindowQuery(
+                    r.mapping.dataverse_entity_set,
+                    r.mapping.dataverse_filter,
+                    r.window.since,
+                    r.window.until,
+                    r.exclude_modified_by,
+                )
+                for r in dataverse
+            ]
+            found.update(
+                zip(
+                    ((r.mapping.name, r.direction) for r in dataverse),
+                    self._dataverse.list_rows_many(queries),
+                    strict=True,
+                )
+            )
+        return found
+
     def run_pass(
         self,
         mapping: TableMapping,
@@ -373,16 +430,21 @@ class SyncEngine:
         options: SyncOptions,
         window: ReadWindow | None,
         exclude_modified_by: str | None = None,
+        pages: Iterable[list[Record]] | None = None,
     ) -> PassResult:
         """Read every source page in ``window`` (``None``: everything) and sync it.
+
+        ``pages``: the window's pages as ``read_windows`` already (began to) read them.
 
         Raises:
             RetriableError, ConfigurationError: the source could not be read; pages already
                 processed stay processed (their couplings and counters are stored).
         """
         source, _ = self._sides(mapping, direction)
+        if pages is None:
+            pages = source.read_pages(window, exclude_modified_by)
         with _Pipeline(enabled=self._can_pipeline(mapping, direction)) as pipeline:
-            for page in source.read_pages(window, exclude_modified_by):
+            for page in pages:
                 self._sync_slices(mapping, direction, page, job_id=job_id, options=options, pipeline=pipeline)
         return PassResult(pipeline.counters, pipeline.newest)
 
@@ -456,16 +518,31 @@ class SyncEngine:
         ids = list(work.source_records)
         if direction is SyncDirection.TO_DATAVERSE:
             work.couplings = self._couplings.get_many_by_bc_ids(mapping.name, ids)
-            destination_ids = [c.dataverse_id for c in work.couplings.values()]
         else:
             work.couplings = self._couplings.get_many_by_dataverse_ids(mapping.name, ids)
-            destination_ids = [c.bc_id for c in work.couplings.values()]
+        # Records unchanged since their last sync are decided from the coupling alone: nothing
+        # more is read for them.
+        unchanged = {
+            record_id
+            for record_id, record in work.source_records.items()
+            if unchanged_since_synced(work.couplings.get(record_id), direction, source.modified_at(record), options)
+        }
+        destination_ids = [
+            c.dataverse_id if direction is SyncDirection.TO_DATAVERSE else c.bc_id
+            for record_id, c in work.couplings.items()
+            if record_id not in unchanged
+        ]
         work.destinations = (
             {k.lower(): v for k, v in destination.get_many(destination_ids).items()} if destination_ids else {}
         )
-        lookups = self._lookups(mapping, direction, work.source_records.values())
+        lookups = self._lookups(
+            mapping, direction, (r for record_id, r in work.source_records.items() if record_id not in unchanged)
+        )
 
         for record_id, record in work.source_records.items():
+            if record_id in unchanged:
+                work.decisions[record_id] = RecordDecision(Action.UNCHANGED)
+                continue
             coupling = work.couplings.get(record_id)
             target = None
             if coupling is not None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from shared.adapters.tables.sync_jobs import new_job_id
 from shared.domain.full_sync import dependency_order
@@ -19,7 +20,7 @@ from shared.domain.mapping import TableMapping
 from shared.domain.messages import SyncMappingRequest
 from shared.domain.record_sync import SyncOptions
 from shared.domain.state import JobStatus, JobType, SyncDirection, SyncJob, Watermark
-from shared.domain.watermarks import next_watermark, plan_window
+from shared.domain.watermarks import ReadWindow, next_watermark, plan_window
 from shared.errors import PermanentError, RetriableError, SyncError
 from shared.ports import (
     Clock,
@@ -33,7 +34,7 @@ from shared.ports import (
 from shared.resources import QUEUE_RECORD_SYNC
 from shared.usecases._jobs import finish_job, start_job
 from shared.usecases._lease import MappingBusy, hold_mapping
-from shared.usecases.sync_engine import SyncEngine
+from shared.usecases.sync_engine import SyncEngine, WindowRead
 
 __all__ = [
     "PASS_NAMES",
@@ -113,6 +114,7 @@ def synchronize_modified(
     application_user_id: str | None,
     job_ids: Mapping[SyncDirection, str] | None = None,
     wait: timedelta = REQUEST_WAIT,
+    read_ahead: Mapping[SyncDirection, _ReadAhead] | None = None,
 ) -> SyncRun:
     """Run both passes of ``mapping`` over what changed since its watermarks, holding its lease.
 
@@ -133,6 +135,7 @@ def synchronize_modified(
             clock=clock,
             application_user_id=application_user_id,
             job_ids=job_ids,
+            read_ahead=read_ahead or {},
         )
 
 
@@ -146,6 +149,7 @@ def _synchronize_modified(
     clock: Clock,
     application_user_id: str | None,
     job_ids: Mapping[SyncDirection, str] | None,
+    read_ahead: Mapping[SyncDirection, _ReadAhead],
 ) -> SyncRun:
     run_started = clock.now()
     finished: list[SyncJob] = []
@@ -156,18 +160,22 @@ def _synchronize_modified(
         job = existing or start_job(mapping.name, direction, jobs=jobs, clock=clock)
         pass_name = PASS_NAMES[direction]
         stored = watermarks.get(mapping.name, pass_name)
-        window = plan_window(stored.value if stored else None, run_started)
+        ahead = read_ahead.get(direction)
+        window = ahead.window if ahead else plan_window(stored.value if stored else None, run_started)
         # The echo rule: the Sales pass leaves out rows the connector itself wrote last.
         exclude = application_user_id if direction is SyncDirection.FROM_DATAVERSE else None
         try:
-            retry_ids = [
-                c.bc_id if direction is SyncDirection.TO_DATAVERSE else c.dataverse_id
-                for c in couplings.list_couplings(mapping.name, failed_toward=direction)
-            ]
+            retry_ids = due_again(mapping, direction, couplings=couplings)
             if retry_ids:
                 engine.sync_ids(mapping, direction, retry_ids, job_id=job.job_id, options=SyncOptions())
             result = engine.run_pass(
-                mapping, direction, job_id=job.job_id, options=SyncOptions(), window=window, exclude_modified_by=exclude
+                mapping,
+                direction,
+                job_id=job.job_id,
+                options=SyncOptions(),
+                window=window,
+                exclude_modified_by=exclude,
+                pages=ahead.pages if ahead else None,
             )
         except SyncError as error:
             finished.append(jobs.finish(mapping.name, job.job_id, JobStatus.FAILED, error.message))
@@ -179,6 +187,43 @@ def _synchronize_modified(
                 watermarks.advance(Watermark(mapping.name, pass_name, moved, etag=stored.etag if stored else None))
         finished.append(finish_job(mapping.name, job.job_id, jobs=jobs))
     return SyncRun(mapping.name, tuple(finished))
+
+
+@dataclass(frozen=True)
+class _ReadAhead:
+    """A pass's window and its pages, read before the run's first mapping is synchronized."""
+
+    window: ReadWindow
+    pages: Iterable[list[dict[str, Any]]]
+
+
+def _read_windows_ahead(
+    mappings: Sequence[TableMapping],
+    *,
+    engine: SyncEngine,
+    watermarks: WatermarkStore,
+    now: datetime,
+    application_user_id: str | None,
+) -> dict[str, dict[SyncDirection, _ReadAhead]]:
+    """Every pass's window, and its changed records read together: one request per side, not
+    one per mapping and pass. A read that fails leaves each pass to read (and report) its own."""
+    reads = []
+    for mapping in mappings:
+        for direction in passes_of(mapping):
+            stored = watermarks.get(mapping.name, PASS_NAMES[direction])
+            exclude = application_user_id if direction is SyncDirection.FROM_DATAVERSE else None
+            reads.append(WindowRead(mapping, direction, plan_window(stored.value if stored else None, now), exclude))
+    try:
+        pages = engine.read_windows(reads)
+    except SyncError as error:
+        _log.warning("reading the windows together failed (%s); each pass reads its own", error.message)
+        return {}
+    ahead: dict[str, dict[SyncDirection, _ReadAhead]] = {}
+    for read in reads:
+        found = pages.get((read.mapping.name, read.direction))
+        if found is not None:
+            ahead.setdefault(read.mapping.name, {})[read.direction] = _ReadAhead(read.window, found)
+    return ahead
 
 
 def synchronize_all(
@@ -203,8 +248,12 @@ def synchronize_all(
     if full_syncs is not None and any(now - r.started_at < timedelta(days=1) for r in full_syncs.running_runs()):
         _log.info("scheduled sync skipped: a full synchronization is running")
         return []
+    ordered = dependency_order(mappings)
+    read_ahead = _read_windows_ahead(
+        ordered, engine=engine, watermarks=watermarks, now=now, application_user_id=application_user_id
+    )
     runs = []
-    for m in dependency_order(mappings):
+    for m in ordered:
         try:
             runs.append(
                 synchronize_modified(
@@ -217,6 +266,7 @@ def synchronize_all(
                     clock=clock,
                     application_user_id=application_user_id,
                     wait=timedelta(0),
+                    read_ahead=read_ahead.get(m.name),
                 )
             )
         except MappingBusy as busy:

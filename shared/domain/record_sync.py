@@ -69,11 +69,16 @@ _COUNTERS: dict[Action, str | None] = {
 
 @dataclass(frozen=True)
 class SyncRecord:
-    """A record as the decision sees it: its id, when it last changed, its field values."""
+    """A record as the decision sees it: its id, when it last changed, its field values.
+
+    ``version``: a Dataverse row's ``versionnumber`` (it grows with every change), which tells
+    apart two changes within the whole second ``modifiedon`` keeps; ``None`` for BC records.
+    """
 
     id: str
     modified_at: datetime | None
     values: Mapping[str, Any]
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -245,6 +250,23 @@ def _changed_since(modified_at: datetime | None, synced_at: datetime | None) -> 
     return synced_at is None or modified_at > synced_at
 
 
+def _changed(
+    modified_at: datetime | None, synced_at: datetime | None, version: int | None, synced_version: int | None
+) -> bool:
+    """Whether a side changed since the coupling's last sync: by Dataverse row version where both
+    are known (exact), else by modification time."""
+    if version is not None and synced_version is not None:
+        return version > synced_version
+    return _changed_since(modified_at, synced_at)
+
+
+def _stored_versions(coupling: Coupling, direction: SyncDirection) -> tuple[int | None, int | None]:
+    """(source side's stored row version, destination side's) for a pass: Dataverse's only."""
+    if direction is SyncDirection.TO_DATAVERSE:
+        return None, coupling.dataverse_version
+    return coupling.dataverse_version, None
+
+
 def _stored_timestamps(coupling: Coupling, direction: SyncDirection) -> tuple[datetime | None, datetime | None]:
     """(source side's stored timestamp, destination side's stored timestamp) for a pass."""
     if direction is SyncDirection.TO_DATAVERSE:
@@ -257,7 +279,11 @@ def _last_result(coupling: Coupling, direction: SyncDirection) -> str | None:
 
 
 def unchanged_since_synced(
-    coupling: Coupling | None, direction: SyncDirection, source_modified_at: datetime | None, options: SyncOptions
+    coupling: Coupling | None,
+    direction: SyncDirection,
+    source_modified_at: datetime | None,
+    options: SyncOptions,
+    source_version: int | None = None,
 ) -> bool:
     """Whether ``decide`` would find a coupled source record Unchanged from the coupling alone.
 
@@ -272,7 +298,8 @@ def unchanged_since_synced(
     if _last_result(coupling, direction) == FAILURE:
         return False
     stored_source, _ = _stored_timestamps(coupling, direction)
-    return not _changed_since(source_modified_at, stored_source)
+    stored_version, _ = _stored_versions(coupling, direction)
+    return not _changed(source_modified_at, stored_source, source_version, stored_version)
 
 
 def decide(
@@ -328,12 +355,13 @@ def decide(
     assert destination is not None
     # 5. Change detection from the coupling's stored timestamps.
     stored_source, stored_destination = _stored_timestamps(coupling, direction)
+    source_version, destination_version = _stored_versions(coupling, direction)
     failed_before = _last_result(coupling, direction) == FAILURE
-    source_changed = failed_before or _changed_since(source.modified_at, stored_source)
+    source_changed = failed_before or _changed(source.modified_at, stored_source, source.version, source_version)
     if not source_changed and not options.force:
         return RecordDecision(Action.UNCHANGED)
-    both_modified = mapping.direction is SyncDirection.BIDIRECTIONAL and _changed_since(
-        destination.modified_at, stored_destination
+    both_modified = mapping.direction is SyncDirection.BIDIRECTIONAL and _changed(
+        destination.modified_at, stored_destination, destination.version, destination_version
     )
     if errors:
         return RecordDecision(Action.FAIL, message=" ".join(errors), both_modified=both_modified)
@@ -405,8 +433,13 @@ def coupling_after_success(
     job_id: str,
     now: datetime,
     written: bool = True,
+    source_version: int | None = None,
+    destination_version: int | None = None,
 ) -> Coupling:
     """The coupling after a successful write (``written``) or an unchanged record in a pass.
+
+    ``source_version`` / ``destination_version``: the Dataverse row's ``versionnumber`` on that
+    side (read, or after the write), stored like the timestamps and nudged back by one with them.
 
     When both sides had changed, the destination's stored timestamp is set a little earlier
     than its new value so that the other pass sees the record as changed once more and the
@@ -423,11 +456,20 @@ def coupling_after_success(
     # A Sales pass has now read the row; a BC pass that overwrote a Sales row changed on both
     # sides leaves it for the Sales pass to read back, whoever modified it last.
     recheck = (coupling.recheck_in_sales or (both_modified and written)) if to_dataverse else False
+    if to_dataverse:
+        written_version = destination_version if written else None
+        version = (
+            written_version - 1 if both_modified and written_version is not None else written_version
+        ) or coupling.dataverse_version
+    else:
+        version = source_version if source_version is not None else coupling.dataverse_version
     if not written:
         source_field = "bc_modified_at" if to_dataverse else "dataverse_modified_at"
         moved = source_modified_at or getattr(coupling, source_field)
         if getattr(coupling, result_field) != FAILURE and not coupling.last_error:
-            return coupling.with_changes(**{source_field: moved, "recheck_in_sales": recheck})
+            return coupling.with_changes(
+                **{source_field: moved, "recheck_in_sales": recheck, "dataverse_version": version}
+            )
         destination_modified_at = None
     # The destination side is nudged back when both sides changed: 999 ms on Dataverse (its
     # modifiedon has whole seconds), 10 ms on BC.
@@ -447,6 +489,7 @@ def coupling_after_success(
         "last_error": None,
         "consecutive_failures": 0,
         "recheck_in_sales": recheck,
+        "dataverse_version": version,
     }
     return coupling.with_changes(**changes)
 

@@ -58,6 +58,7 @@ class Coupling:
     consecutive_failures: int = 0
     skipped: bool = False
     recheck_in_sales: bool = False
+    dataverse_version: int | None = None  # the Sales row's versionnumber at the last sync
     etag: str | None = field(default=None, compare=False)
 
     def with_changes(self, **changes: object) -> Coupling:

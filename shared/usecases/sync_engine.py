@@ -60,6 +60,8 @@ Record = dict[str, Any]
 # slice's destination writes (CreateMultiple chunks in parallel up to x-ms-dop-hint, BC batches
 # of 100) overlap the previous slice's coupling writes, and what is in flight stays small.
 _SLICE = 1_000
+# Dataverse's row version column: it grows with every change of a row.
+_VERSION = "versionnumber"
 
 
 class DerivedLookupKey(Protocol):
@@ -105,9 +107,16 @@ class _Side:
     get_many: Any
     create_many: Any
     update_many: Any
-    # Records by id with only their key and modification time (what the bookkeeping needs after
+    # Records by id with only their key, modification time and version (what bookkeeping needs after
     # a write); ``None``: whole records through ``get_many``.
     get_stamps: Any = None
+    version_field: str = ""  # Dataverse's versionnumber: exact change detection within a second
+
+    def version(self, record: Mapping[str, Any]) -> int | None:
+        value = record.get(self.version_field) if self.version_field else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        return int(value) if isinstance(value, str) and value.isdigit() else None
 
     def record_id(self, record: Mapping[str, Any]) -> str:
         return str(record[self.key]).lower()
@@ -287,8 +296,11 @@ class SyncEngine:
             create_many=lambda rows: self._dataverse.create_rows(mapping.dataverse_entity_set, rows),
             update_many=lambda changes: self._dataverse.update_rows(mapping.dataverse_entity_set, changes),
             get_stamps=lambda ids: self._dataverse.get_rows(
-                mapping.dataverse_entity_set, ids, select=[mapping.dataverse_key, mapping.dataverse_modified_field]
+                mapping.dataverse_entity_set,
+                ids,
+                select=[mapping.dataverse_key, mapping.dataverse_modified_field, _VERSION],
             ),
+            version_field=_VERSION,
         )
 
     def _option_side(self, mapping: TableMapping, entity: str, attribute: str) -> _Side:
@@ -525,7 +537,9 @@ class SyncEngine:
         unchanged = {
             record_id
             for record_id, record in work.source_records.items()
-            if unchanged_since_synced(work.couplings.get(record_id), direction, source.modified_at(record), options)
+            if unchanged_since_synced(
+                work.couplings.get(record_id), direction, source.modified_at(record), options, source.version(record)
+            )
         }
         destination_ids = [
             c.dataverse_id if direction is SyncDirection.TO_DATAVERSE else c.bc_id
@@ -550,11 +564,15 @@ class SyncEngine:
                     coupling.dataverse_id if direction is SyncDirection.TO_DATAVERSE else coupling.bc_id
                 ).lower()
                 found = work.destinations.get(target_id)
-                target = SyncRecord(target_id, destination.modified_at(found), found) if found is not None else None
+                target = (
+                    SyncRecord(target_id, destination.modified_at(found), found, destination.version(found))
+                    if found is not None
+                    else None
+                )
             work.decisions[record_id] = decide(
                 mapping,
                 direction,
-                SyncRecord(record_id, source.modified_at(record), record),
+                SyncRecord(record_id, source.modified_at(record), record, source.version(record)),
                 coupling,
                 target,
                 lookups=lookups,
@@ -754,6 +772,8 @@ class SyncEngine:
                     source_modified_at=context.source.modified_at(work.source_records[record_id]),
                     destination_modified_at=context.destination.modified_at(written.get(new_id, {})),
                     both_modified=False,
+                    source_version=context.source.version(work.source_records[record_id]),
+                    destination_version=context.destination.version(written.get(new_id, {})),
                     job_id=context.job_id,
                     now=context.now,
                 )
@@ -793,6 +813,8 @@ class SyncEngine:
                     job_id=context.job_id,
                     now=context.now,
                     written=decision.action is Action.MODIFY,
+                    source_version=context.source.version(work.source_records[record_id]),
+                    destination_version=context.destination.version(after),
                 )
                 if updated != coupling:
                     work.coupling_updates[record_id] = updated

@@ -81,6 +81,8 @@ def test_pairs_written_in_bulk_read_back_with_every_field(couplings: TableCoupli
             last_error="it's 'quoted' & long " * 20,
             consecutive_failures=i,
             skipped=i % 2 == 0,
+            recheck_in_sales=i == 1,
+            dataverse_version=None if i == 2 else 2**40 + i,
         )
         for i in range(3)
     ]

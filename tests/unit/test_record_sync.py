@@ -22,6 +22,7 @@ from shared.domain.record_sync import (
     coupling_after_failure,
     coupling_after_success,
     decide,
+    unchanged_since_synced,
     values_equal,
 )
 from shared.domain.state import Coupling, SyncDirection
@@ -439,3 +440,63 @@ def test_a_merge_written_to_sales_is_flagged_for_the_sales_pass_until_it_reads_i
         written=False,
     )
     assert not read_back.recheck_in_sales and read_back.dataverse_modified_at == later
+
+
+def test_a_sales_change_in_the_same_second_as_the_last_sync_is_seen_by_its_row_version() -> None:
+    # modifiedon keeps whole seconds: a seller's edit in the second of the connector's own write
+    # has the same modifiedon as the coupling stores. The row version tells them apart.
+    synced = _coupling(dataverse_version=41)
+    edited = SyncRecord("dv-1", T0, {**DV_VALUES, "address1_city": "Antwerp"}, version=42)
+    decision = decide(MAPPING, FROM, edited, synced, SyncRecord("bc-1", T0, BC_VALUES), lookups=LOOKUPS, transforms={})
+    assert decision.action is Action.MODIFY and decision.changes == {"city": "Antwerp"}
+    assert not unchanged_since_synced(synced, FROM, T0, DEFAULT_OPTIONS, source_version=42)
+    assert unchanged_since_synced(synced, FROM, T0, DEFAULT_OPTIONS, source_version=41)
+    # Toward Sales the same edit makes both sides changed, so a differing field is a conflict.
+    both = decide(
+        MAPPING,
+        TO,
+        SyncRecord("bc-1", T0 + timedelta(minutes=1), {**BC_VALUES, "city": "Bruges"}),
+        synced,
+        SyncRecord("dv-1", T0, {**DV_VALUES, "address1_city": "Antwerp"}, version=42),
+        lookups=LOOKUPS,
+        transforms={},
+    )
+    assert both.both_modified and both.action is Action.FAIL
+
+
+def test_the_row_version_is_stored_with_the_timestamps_and_nudged_with_them() -> None:
+    later = T0 + timedelta(minutes=1)
+    stored = coupling_after_success(
+        _coupling(dataverse_version=7),
+        TO,
+        source_modified_at=later,
+        destination_modified_at=later,
+        both_modified=False,
+        job_id="j",
+        now=later,
+        destination_version=9,
+    )
+    assert stored.dataverse_version == 9
+    merged = coupling_after_success(
+        _coupling(dataverse_version=7),
+        TO,
+        source_modified_at=later,
+        destination_modified_at=later,
+        both_modified=True,
+        job_id="j",
+        now=later,
+        destination_version=9,
+    )
+    assert merged.dataverse_version == 8 and merged.recheck_in_sales  # read back by the Sales pass
+    read = coupling_after_success(
+        merged,
+        FROM,
+        source_modified_at=later,
+        destination_modified_at=later,
+        both_modified=False,
+        job_id="k",
+        now=later,
+        written=False,
+        source_version=9,
+    )
+    assert read.dataverse_version == 9 and not read.recheck_in_sales

@@ -66,11 +66,17 @@ def _entity(coupling: Coupling, row_key: str) -> dict[str, Any]:
         "ConsecutiveFailures": coupling.consecutive_failures,
         "Skipped": coupling.skipped,
         "RecheckInSales": coupling.recheck_in_sales,
+        # Text: Dataverse row versions outgrow Int32, and text reads back the same on every path.
+        "DataverseVersion": None if coupling.dataverse_version is None else str(coupling.dataverse_version),
     }
 
 
 def _as_datetime(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else None
+
+
+def _as_int(value: Any) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 def _coupling(mapping: str, entity: Any, etag: str | None) -> Coupling:
@@ -88,6 +94,7 @@ def _coupling(mapping: str, entity: Any, etag: str | None) -> Coupling:
         consecutive_failures=int(entity.get("ConsecutiveFailures") or 0),
         skipped=bool(entity.get("Skipped")),
         recheck_in_sales=bool(entity.get("RecheckInSales")),
+        dataverse_version=_as_int(entity.get("DataverseVersion")),
         etag=etag,
     )
 

@@ -71,6 +71,7 @@ def connector_settings(
         # Sales orders and quotes: the safety-net polls (automatic processing itself is off by default).
         "SCHEDULE_SALES_ORDER_POLL": "0 */5 * * * *",
         "SCHEDULE_ORDER_FOLLOWUP": "0 */7 * * * *",
+        "FULL_SYNC_STEP_SECONDS": "240",
         "SCHEDULE_SALES_QUOTE_POLL": "0 */5 * * * *",
         "SCHEDULE_POSTED_INVOICES": "0 */30 * * * *",
         "SCHEDULE_PAYMENT_STATUS": "0 */30 * * * *",

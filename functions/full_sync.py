@@ -10,6 +10,7 @@ import azure.functions as func
 from functions._http import http_errors, json_response
 from functions._views import job_view
 from shared import composition
+from shared.domain.full_sync import LineStatus
 from shared.domain.state import JobType, SyncDirection
 from shared.errors import PermanentError
 from shared.resources import QUEUE_COUPLING, QUEUE_FULL_SYNC
@@ -65,6 +66,9 @@ def http_get_full_sync(req: func.HttpRequest) -> func.HttpResponse:
                     "dependencies": list(line.dependencies),
                     "status": line.status.value,
                     "message": line.message,
+                    # Queue messages the line has taken so far beyond its first (a long pass goes
+                    # on in a new message from where the last one stopped).
+                    "steps": line.step + 1 if line.status is not LineStatus.WAITING else 0,
                     "couplingJob": job(line.mapping, line.coupling_job_id),
                     "toDataverseJob": job(line.mapping, line.to_dataverse_job_id),
                     "fromDataverseJob": job(line.mapping, line.from_dataverse_job_id),
@@ -98,14 +102,14 @@ def queue_full_sync(msg: func.ServiceBusMessage) -> None:
     """Full-sync steps: advance the run, or run one claimed review line."""
 
     def handle(body: bytes) -> None:
-        kind, run_id, mapping_name = parse_full_sync_message(body)
+        kind, run_id, mapping_name, step = parse_full_sync_message(body)
         if kind == "advance":
             advance_full_sync(
                 run_id, runs=composition.full_sync_store(), queue=composition.message_queue(), clock=composition.clock()
             )
         else:
             assert mapping_name is not None
-            run_full_sync_line(run_id, composition.mapping(mapping_name), **composition.full_sync_ports())
+            run_full_sync_line(run_id, composition.mapping(mapping_name), step=step, **composition.full_sync_ports())
 
     settle_message(
         QUEUE_FULL_SYNC,

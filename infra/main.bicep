@@ -88,6 +88,12 @@ param scheduleSalesOrderPoll string = '0 */5 * * * *'
 @description('NCRONTAB (6 fields) of the order follow-up (BC order status, shipments and invoices to Sales orders).')
 param scheduleOrderFollowup string = '0 */7 * * * *'
 
+@description('Seconds one full-synchronization message works on a mapping before it saves its place and queues the next (keep well below the function timeout).')
+param fullSyncStepSeconds int = 240
+
+@description('Records per page a full synchronization reads; 0 = each API\'s maximum (20,000 BC, 5,000 Dataverse).')
+param fullSyncPageSize int = 0
+
 @description('NCRONTAB (6 fields) of the safety-net poll for activated Sales quotes.')
 param scheduleSalesQuotePoll string = '0 */5 * * * *'
 
@@ -340,6 +346,8 @@ var connectorSettings = {
   AUTO_PROCESS_SALES_QUOTES: autoProcessSalesQuotes ? 'true' : 'false'
   SCHEDULE_SALES_ORDER_POLL: scheduleSalesOrderPoll
   SCHEDULE_ORDER_FOLLOWUP: scheduleOrderFollowup
+  FULL_SYNC_STEP_SECONDS: string(fullSyncStepSeconds)
+  FULL_SYNC_PAGE_SIZE: fullSyncPageSize == 0 ? '' : string(fullSyncPageSize)
   SCHEDULE_SALES_QUOTE_POLL: scheduleSalesQuotePoll
   WRITE_IN_PRODUCT_TYPE: 'Item'
   WRITE_IN_PRODUCT_NO: writeInProductNo

@@ -301,6 +301,7 @@ def full_sync_ports() -> dict[str, Any]:
         "queue": message_queue(),
         "leases": lease_store(),
         "clock": clock(),
+        "settings": settings().full_sync,
     }
 
 

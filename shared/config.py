@@ -25,6 +25,7 @@ __all__ = [
     "BusinessCentralSettings",
     "ClientCredential",
     "DataverseSettings",
+    "FullSyncSettings",
     "PushSettings",
     "SalesDocumentSettings",
     "ServiceBusSettings",
@@ -59,6 +60,10 @@ SETTINGS: Final[dict[str, str]] = {
     "ServiceBusConnection__fullyQualifiedNamespace": "(optional) Service Bus namespace host, with a managed identity",
     "AZURE_CLIENT_ID": "(optional) client id of the user-assigned managed identity for Azure resources",
     "MAPPING_OVERRIDES": "(optional) JSON that changes the default integration table mappings (docs/mappings.md)",
+    "FULL_SYNC_STEP_SECONDS": "(optional) how long one full-synchronization message works on a mapping before it "
+    "saves its place and queues the next one, default 240 (keep well below the function timeout; 0: one page each)",
+    "FULL_SYNC_PAGE_SIZE": "(optional) records per page a full synchronization reads, default each API's maximum "
+    "(20,000 BC, 5,000 Dataverse); smaller pages bound memory and the length of a step",
     "SCHEDULE_MAPPING_SYNC": "NCRONTAB (6 fields) of the scheduled incremental sync of all mappings: 0 */5 * * * *",
     "SCHEDULE_POSTED_INVOICES": "(optional) NCRONTAB (6 fields) of the posted sales invoice job (BC invoices of "
     "coupled customers into Sales), default 0 */30 * * * *",
@@ -179,6 +184,14 @@ class PushSettings:
 
 
 @dataclass(frozen=True)
+class FullSyncSettings:
+    """How a full synchronization cuts its work into queue messages (docs/full-sync.md)."""
+
+    step_seconds: int = 240
+    page_size: int | None = None  # None: each API's maximum
+
+
+@dataclass(frozen=True)
 class SalesDocumentSettings:
     """Sales orders and quotes to BC (docs/orders-and-quotes.md)."""
 
@@ -207,6 +220,7 @@ class Settings:
     push: PushSettings = field(default_factory=PushSettings)
     schedule_webhook_renewal: str = _DEFAULT_WEBHOOK_RENEWAL
     documents: SalesDocumentSettings = field(default_factory=SalesDocumentSettings)
+    full_sync: FullSyncSettings = field(default_factory=FullSyncSettings)
 
 
 class _Reader:
@@ -300,6 +314,24 @@ def _flag(reader: _Reader, name: str) -> bool:
     return value in ("true", "1", "yes")
 
 
+def _whole_number(reader: _Reader, name: str, *, minimum: int, maximum: int) -> int | None:
+    value = reader.optional(name)
+    if value is None:
+        return None
+    if not value.isdigit() or not minimum <= int(value) <= maximum:
+        reader.problems.append(f"{name} must be a whole number from {minimum} to {maximum:,}, got {value!r}")
+        return None
+    return int(value)
+
+
+def _full_sync_settings(reader: _Reader) -> FullSyncSettings:
+    step = _whole_number(reader, "FULL_SYNC_STEP_SECONDS", minimum=0, maximum=3_600)
+    return FullSyncSettings(
+        step_seconds=step if step is not None else FullSyncSettings.step_seconds,
+        page_size=_whole_number(reader, "FULL_SYNC_PAGE_SIZE", minimum=1, maximum=20_000),
+    )
+
+
 def _document_settings(reader: _Reader) -> SalesDocumentSettings:
     schedules = []
     for name in ("SCHEDULE_SALES_ORDER_POLL", "SCHEDULE_SALES_QUOTE_POLL"):
@@ -379,6 +411,7 @@ def load_settings(values: Mapping[str, str]) -> Settings:
 
     push = _push_settings(reader)
     documents = _document_settings(reader)
+    full_sync = _full_sync_settings(reader)
     renewal = reader.optional("SCHEDULE_WEBHOOK_RENEWAL") or _DEFAULT_WEBHOOK_RENEWAL
     if len(renewal.split()) != 6:
         reader.problems.append(f"SCHEDULE_WEBHOOK_RENEWAL must be a 6-field NCRONTAB expression, got {renewal!r}")
@@ -397,6 +430,7 @@ def load_settings(values: Mapping[str, str]) -> Settings:
         push=push,
         schedule_webhook_renewal=renewal,
         documents=documents,
+        full_sync=full_sync,
     )
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "FullSyncStore",
     "HealthProbe",
     "MessageQueue",
+    "Page",
     "RecordChange",
     "SyncErrorStore",
     "SyncJobStore",
@@ -43,6 +44,15 @@ __all__ = [
 ]
 
 Record = dict[str, Any]
+
+
+class Page(list[Record]):
+    """One page of records as the API answered it, with the link that reads the next one
+    (``None`` on the last page): a long read can stop after a page and resume there later."""
+
+    def __init__(self, records: Iterable[Record], next_link: str | None = None) -> None:
+        super().__init__(records)
+        self.next_link = next_link
 
 
 @dataclass(frozen=True)
@@ -209,8 +219,11 @@ class BusinessCentralPort(Protocol):
         modified_after: datetime | None = None,
         modified_until: datetime | None = None,
         page_size: int = 20_000,
+        resume_from: str | None = None,
     ) -> Iterator[list[Record]]:
-        """Pages of records (``filter`` and-ed with the modification window), oldest change first."""
+        """Pages of records (``filter`` and-ed with the modification window), oldest change first.
+
+        The pages are ``Page``s; ``resume_from`` (a page's ``next_link``) continues a read there."""
         ...
 
     def list_records_many(self, queries: Sequence[WindowQuery]) -> list[Iterator[list[Record]]]:
@@ -259,8 +272,11 @@ class DataversePort(Protocol):
         modified_until: datetime | None = None,
         exclude_modified_by: str | None = None,
         page_size: int = 5_000,
+        resume_from: str | None = None,
     ) -> Iterator[list[Record]]:
-        """Pages of rows (``filter`` and-ed with the window; optionally not last modified by a user)."""
+        """Pages of rows (``filter`` and-ed with the window; optionally not last modified by a user).
+
+        The pages are ``Page``s; ``resume_from`` (a page's ``next_link``) continues a read there."""
         ...
 
     def list_rows_many(self, queries: Sequence[WindowQuery]) -> list[Iterator[list[Record]]]:

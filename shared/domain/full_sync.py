@@ -56,7 +56,12 @@ class SideCounts:
 
 @dataclass(frozen=True)
 class ReviewLine:
-    """One mapping's line in a full synchronization run."""
+    """One mapping's line in a full synchronization run.
+
+    A line's work goes in steps, one queue message each: a step that runs out of time stores
+    where it stopped (``phase``: the pass, ``resume_link``: the source's next page) and queues
+    step ``step`` + 1, which continues from there.
+    """
 
     mapping: str
     recommendation: Recommendation
@@ -69,6 +74,10 @@ class ReviewLine:
     to_dataverse_job_id: str | None = None
     from_dataverse_job_id: str | None = None
     coupling_job_id: str | None = None
+    step: int = 0
+    phase: str | None = None
+    resume_link: str | None = None
+    passes_started_at: datetime | None = None
     etag: str | None = field(default=None, compare=False)
 
 

@@ -4,19 +4,23 @@ Starting a run stores a review line per mapping with its recommendation and queu
 "advance" message. Advancing claims every line whose dependencies are satisfied (a conditional
 write, so two workers never start the same line) and queues one message per claimed line. A
 line's worker couples by match where the recommendation says so, then runs both passes with
-"create uncoupled" and "force" on, records its jobs, and queues another "advance". The run ends
-when no line can make progress. Progress is readable at any time.
+"create uncoupled" and "force" on, records its jobs, and queues another "advance". A line works
+in steps of at most FULL_SYNC_STEP_SECONDS: a pass still reading then stores where its source goes
+on and queues the line's next step (docs/full-sync.md). The run ends when no line can make
+progress. Progress is readable at any time.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import replace
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
+from shared.config import FullSyncSettings
 from shared.domain.full_sync import (
     FullSyncRun,
     LineStatus,
@@ -33,7 +37,7 @@ from shared.domain.mapping import TableMapping
 from shared.domain.record_sync import SyncOptions
 from shared.domain.state import JobType, SyncDirection
 from shared.domain.watermarks import ReadWindow
-from shared.errors import PermanentError, SyncError
+from shared.errors import PermanentError, RetriableError, SyncError
 from shared.ports import (
     BusinessCentralPort,
     Clock,
@@ -135,6 +139,7 @@ def run_full_sync_line(
     run_id: str,
     mapping: TableMapping,
     *,
+    step: int = 0,
     engine: SyncEngine,
     bc: BusinessCentralPort,
     dataverse: DataversePort,
@@ -144,21 +149,28 @@ def run_full_sync_line(
     queue: MessageQueue,
     leases: LeaseStore,
     clock: Clock,
+    settings: FullSyncSettings | None = None,
 ) -> ReviewLine | None:
-    """Run one claimed line: couple by match if recommended, then create-and-couple and force both passes.
+    """Run one step of a claimed line: couple by match if recommended, then create-and-couple and
+    force both passes, for up to ``settings.step_seconds``; a step that runs out of time stores
+    where it stopped and queues the next step.
 
-    The line holds its mapping's lease throughout, so no other writer creates records of it meanwhile.
-    A redelivered message for a line that is no longer in process does nothing.
+    The step holds its mapping's lease throughout, so no other writer creates records of it
+    meanwhile. A message for a line that is no longer in process, or for a step already done
+    (a redelivery), does nothing.
 
     Raises:
         MappingBusy: another writer kept the mapping's lease for a whole minute (redelivered later).
     """
-    _, lines = _load(runs, run_id)
-    order, line = next(((i, ln) for i, ln in enumerate(lines) if ln.mapping == mapping.name), (-1, None))
-    if line is None or line.status is not LineStatus.IN_PROCESS:
+    if _current_line(runs, run_id, mapping.name, step) is None:
         return None
     holder = f"{FULL_SYNC_HOLDER_PREFIX}{run_id}"
     with hold_mapping(mapping.name, holder, leases=leases, clock=clock, wait=_LEASE_WAIT):
+        # Read again under the lease: another delivery of this step may have just finished it.
+        current = _current_line(runs, run_id, mapping.name, step)
+        if current is None:
+            return None
+        order, line = current
         return _run_line(
             run_id,
             mapping,
@@ -172,7 +184,33 @@ def run_full_sync_line(
             runs=runs,
             queue=queue,
             clock=clock,
+            settings=settings or FullSyncSettings(),
         )
+
+
+def _current_line(runs: FullSyncStore, run_id: str, mapping: str, step: int) -> tuple[int, ReviewLine] | None:
+    """The line (with its position) when it is in process at ``step``; else ``None``."""
+    _, lines = _load(runs, run_id)
+    found = next(((i, ln) for i, ln in enumerate(lines) if ln.mapping == mapping), None)
+    if found is None or found[1].status is not LineStatus.IN_PROCESS or found[1].step != step:
+        return None
+    return found
+
+
+_FOLLOW_UP = "followUp"  # the phase that sends BC's one-way values of records created in BC
+
+
+@dataclass(frozen=True)
+class _LineStep:
+    """The line a step works on, and where its outcome goes."""
+
+    run_id: str
+    mapping: TableMapping
+    line: ReviewLine
+    order: int
+    jobs: SyncJobStore
+    runs: FullSyncStore
+    queue: MessageQueue
 
 
 def _run_line(
@@ -189,84 +227,167 @@ def _run_line(
     runs: FullSyncStore,
     queue: MessageQueue,
     clock: Clock,
+    settings: FullSyncSettings,
 ) -> ReviewLine | None:
-    failed = 0
-    messages: list[str] = []
+    stop_after = time.monotonic() + settings.step_seconds
+    step = _LineStep(run_id, mapping, line, order, jobs, runs, queue)
     updates: dict[str, Any] = {}
+    paused: tuple[str, str] | None = None  # (phase, where its source goes on) when out of time
     try:
-        # Couple what exists on both sides before anything is created, whatever the
-        # recommendation, so a full sync never duplicates a record it could have matched.
-        if line.recommendation is not Recommendation.NO_RECORDS_FOUND and mapping.match_fields():
-            coupling_job = start_job(
-                mapping.name, SyncDirection.TO_DATAVERSE, jobs=jobs, clock=clock, job_type=JobType.COUPLING
-            )
-            updates["coupling_job_id"] = coupling_job.job_id
-            # An empty Sales table (one $count) matches nothing: no query per 20 BC records.
-            if engine.count_dataverse(mapping) > 0:
-                couple_by_match(
+        if line.phase is None:
+            updates.update(
+                _couple_by_match_first(
                     mapping,
+                    line,
+                    engine=engine,
                     bc=bc,
                     dataverse=dataverse,
                     couplings=couplings,
-                    engine=engine,
                     jobs=jobs,
-                    job_id=coupling_job.job_id,
-                    create_new_if_no_match=False,  # the passes below create what stays uncoupled
-                    sync_after=False,  # and bring every coupled pair in line
-                    report_unmatched=False,
+                    clock=clock,
                 )
-            finish_job(mapping.name, coupling_job.job_id, jobs=jobs)
-        passes_started = clock.now()
-        inserted_in_bc = 0
+            )
+            updates["passes_started_at"] = clock.now()
+        passes_started = updates.get("passes_started_at") or line.passes_started_at or clock.now()
+        phases = [d.value for d in passes_of(mapping)] + [_FOLLOW_UP]
+        first = phases.index(line.phase) if line.phase in phases else 0
         # As in every Sales pass (and the built-in's full sync, which runs the normal two passes):
         # rows the connector itself wrote last hold what the BC pass has just brought in line, so
         # they are not read back; rows someone else changed or created still are.
         own_user = dataverse.application_user_id() if SyncDirection.FROM_DATAVERSE in passes_of(mapping) else None
-        for direction in passes_of(mapping):
-            job = start_job(mapping.name, direction, jobs=jobs, clock=clock)
+        for phase in phases[first:]:
+            resuming = phase == line.phase
+            if phase == _FOLLOW_UP:
+                _follow_up(step, updates, engine=engine, clock=clock, passes_started=passes_started)
+                continue
+            direction = SyncDirection(phase)
             key = "to_dataverse_job_id" if direction is SyncDirection.TO_DATAVERSE else "from_dataverse_job_id"
-            updates[key] = job.job_id
-            if direction is SyncDirection.FROM_DATAVERSE:
-                # Rows the BC pass overwrote while they had changed in Sales too: the connector
-                # wrote them last, so the pass below leaves them out; they are read by id here.
-                recheck = due_again(mapping, direction, couplings=couplings)
-                if recheck:
-                    engine.sync_ids(mapping, direction, recheck, job_id=job.job_id, options=SyncOptions(force=True))
-            engine.run_pass(
+            job_id = getattr(line, key) if resuming else None
+            if job_id is None:
+                job_id = start_job(mapping.name, direction, jobs=jobs, clock=clock).job_id
+                if direction is SyncDirection.FROM_DATAVERSE:
+                    # Rows the BC pass overwrote while they had changed in Sales too: the connector
+                    # wrote them last, so the pass below leaves them out; they are read by id here.
+                    recheck = due_again(mapping, direction, couplings=couplings)
+                    if recheck:
+                        engine.sync_ids(mapping, direction, recheck, job_id=job_id, options=SyncOptions(force=True))
+            updates[key] = job_id
+            result = engine.run_pass(
                 mapping,
                 direction,
-                job_id=job.job_id,
+                job_id=job_id,
                 options=SyncOptions(force=True, create_uncoupled=True),
                 window=None,
                 exclude_modified_by=own_user if direction is SyncDirection.FROM_DATAVERSE else None,
+                resume_from=line.resume_link if resuming else None,
+                stop_after=stop_after,
+                page_size=settings.page_size,
             )
-            done = finish_job(mapping.name, job.job_id, jobs=jobs)
-            if direction is SyncDirection.FROM_DATAVERSE:
-                inserted_in_bc = done.counters.inserted
-            failed += done.counters.failed
-            if done.message:
-                messages.append(f"{direction.value}: {done.message}")
-        to_job = updates.get("to_dataverse_job_id")
-        if inserted_in_bc and to_job:
-            # Records just created in BC from Sales carry BC's own values in the fields that flow
-            # only to Sales (prices, costs, credit limits); send them now, so the run converges and
-            # a second full sync finds nothing to do.
-            engine.run_pass(
-                mapping,
-                SyncDirection.TO_DATAVERSE,
-                job_id=to_job,
-                options=SyncOptions(force=True),
-                window=ReadWindow(since=passes_started - _CLOCK_SKEW, until=clock.now()),
-            )
-            done = finish_job(mapping.name, to_job, jobs=jobs)
-            failed += done.counters.failed
+            if result.next_link is not None:
+                paused = (phase, result.next_link)
+                break
+            finish_job(mapping.name, job_id, jobs=jobs)
     except SyncError as error:
-        failed += 1
-        messages.append(error.message)
+        return _finish_line(step, updates, error=error.message)
+    if paused is not None:
+        return _continue_later(step, updates, phase=paused[0], resume_link=paused[1])
+    return _finish_line(step, updates, error=None)
+
+
+def _couple_by_match_first(
+    mapping: TableMapping,
+    line: ReviewLine,
+    *,
+    engine: SyncEngine,
+    bc: BusinessCentralPort,
+    dataverse: DataversePort,
+    couplings: CouplingStore,
+    jobs: SyncJobStore,
+    clock: Clock,
+) -> dict[str, Any]:
+    """Couple what exists on both sides before anything is created, whatever the recommendation,
+    so a full sync never duplicates a record it could have matched; returns the line's changes."""
+    if line.recommendation is Recommendation.NO_RECORDS_FOUND or not mapping.match_fields():
+        return {}
+    coupling_job = start_job(
+        mapping.name, SyncDirection.TO_DATAVERSE, jobs=jobs, clock=clock, job_type=JobType.COUPLING
+    )
+    # An empty Sales table (one $count) matches nothing: no query per 20 BC records.
+    if engine.count_dataverse(mapping) > 0:
+        couple_by_match(
+            mapping,
+            bc=bc,
+            dataverse=dataverse,
+            couplings=couplings,
+            engine=engine,
+            jobs=jobs,
+            job_id=coupling_job.job_id,
+            create_new_if_no_match=False,  # the passes create what stays uncoupled
+            sync_after=False,  # and bring every coupled pair in line
+            report_unmatched=False,
+        )
+    finish_job(mapping.name, coupling_job.job_id, jobs=jobs)
+    return {"coupling_job_id": coupling_job.job_id}
+
+
+def _follow_up(
+    step: _LineStep, updates: dict[str, Any], *, engine: SyncEngine, clock: Clock, passes_started: datetime
+) -> None:
+    """Records just created in BC from Sales carry BC's own values in the fields that flow only to
+    Sales (prices, costs, credit limits); send them now, so the run converges and a second full
+    sync finds nothing to do."""
+    mapping, jobs = step.mapping, step.jobs
+    from_job = updates.get("from_dataverse_job_id") or step.line.from_dataverse_job_id
+    to_job = updates.get("to_dataverse_job_id") or step.line.to_dataverse_job_id
+    done = jobs.get(mapping.name, from_job) if from_job else None
+    if not to_job or done is None or not done.counters.inserted:
+        return
+    engine.run_pass(
+        mapping,
+        SyncDirection.TO_DATAVERSE,
+        job_id=to_job,
+        options=SyncOptions(force=True),
+        window=ReadWindow(since=passes_started - _CLOCK_SKEW, until=clock.now()),
+    )
+    finish_job(mapping.name, to_job, jobs=jobs)
+
+
+def _continue_later(step: _LineStep, updates: dict[str, Any], *, phase: str, resume_link: str) -> ReviewLine:
+    """Store where the pass stopped and queue the line's next step (idempotent by step)."""
+    following = step.line.step + 1
+    saved = step.runs.update_line(
+        step.run_id,
+        replace(step.line, phase=phase, resume_link=resume_link, step=following, **updates),
+        order=step.order,
+    )
+    if saved is None:
+        # Someone else changed the line (not another step: this one holds the lease); redelivered.
+        raise RetriableError(f"the review line of {step.mapping.name} changed while it ran", code="ConcurrencyConflict")
+    step.queue.send(
+        QUEUE_FULL_SYNC,
+        {"type": "line", "runId": step.run_id, "mapping": step.mapping.name, "step": following},
+        message_id=f"{step.run_id}-{step.mapping.name}-step-{following}",
+    )
+    return saved
+
+
+def _finish_line(step: _LineStep, updates: dict[str, Any], *, error: str | None) -> ReviewLine | None:
+    """Close the line from its jobs' outcome and let the run start what depended on it."""
+    run_id, mapping, line, jobs = step.run_id, step.mapping, step.line, step.jobs
+    failed = 1 if error else 0
+    messages = [error] if error else []
+    for key in ("coupling_job_id", "to_dataverse_job_id", "from_dataverse_job_id"):
+        job_id = updates.get(key) or getattr(line, key)
+        job = jobs.get(mapping.name, job_id) if job_id else None
+        if job is None or job.job_type is not JobType.SYNCHRONIZATION:
+            continue
+        failed += job.counters.failed
+        if job.message:
+            messages.append(f"{job.direction.value}: {job.message}")
     status = LineStatus.ERROR if failed else LineStatus.FINISHED
-    finished = replace(line, status=status, message="; ".join(messages), **updates)
-    stored = runs.update_line(run_id, finished, order=order)
-    queue.send(
+    finished = replace(line, status=status, message="; ".join(messages), resume_link=None, **updates)
+    stored = step.runs.update_line(run_id, finished, order=step.order)
+    step.queue.send(
         QUEUE_FULL_SYNC,
         {"type": "advance", "runId": run_id},
         message_id=f"{run_id}-after-{mapping.name}-{status.value}",
@@ -274,8 +395,8 @@ def _run_line(
     return stored
 
 
-def parse_full_sync_message(body: bytes) -> tuple[str, str, str | None]:
-    """``(type, runId, mapping)`` of a full-sync queue message.
+def parse_full_sync_message(body: bytes) -> tuple[str, str, str | None, int]:
+    """``(type, runId, mapping, step)`` of a full-sync queue message (step 0 when absent).
 
     Raises:
         PermanentError: ``MalformedMessage``.
@@ -291,4 +412,7 @@ def parse_full_sync_message(body: bytes) -> tuple[str, str, str | None]:
         raise PermanentError("malformed full-sync message: runId is missing", code="MalformedMessage")
     if document["type"] == "line" and (not isinstance(mapping, str) or not mapping):
         raise PermanentError("malformed full-sync message: mapping is missing", code="MalformedMessage")
-    return document["type"], run_id, mapping if isinstance(mapping, str) else None
+    step = document.get("step", 0)
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise PermanentError("malformed full-sync message: step must be a whole number", code="MalformedMessage")
+    return document["type"], run_id, mapping if isinstance(mapping, str) else None, step

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,6 +43,7 @@ from shared.ports import (
     Clock,
     CouplingStore,
     DataversePort,
+    Page,
     RecordChange,
     SyncErrorStore,
     SyncJobStore,
@@ -60,6 +62,9 @@ Record = dict[str, Any]
 # slice's destination writes (CreateMultiple chunks in parallel up to x-ms-dop-hint, BC batches
 # of 100) overlap the previous slice's coupling writes, and what is in flight stays small.
 _SLICE = 1_000
+# The APIs' largest pages (BC API v2.0: 20,000 records; Dataverse Web API: 5,000 rows).
+_BC_MAX_PAGE = 20_000
+_DATAVERSE_MAX_PAGE = 5_000
 # Dataverse's row version column: it grows with every change of a row.
 _VERSION = "versionnumber"
 
@@ -92,6 +97,7 @@ class PassResult:
 
     counters: JobCounters
     newest_seen: datetime | None
+    next_link: str | None = None  # set when the pass stopped early: where it goes on
 
 
 @dataclass
@@ -267,11 +273,13 @@ class SyncEngine:
             key=mapping.bc_key,
             modified_field=mapping.bc_modified_field,
             filter=mapping.bc_filter,
-            read_pages=lambda window, exclude_user: self._bc.list_records(
+            read_pages=lambda window, exclude_user, resume_from, page_size: self._bc.list_records(
                 mapping.bc_entity_set,
                 filter=mapping.bc_filter,
                 modified_after=window.since if window else None,
                 modified_until=window.until if window else None,
+                page_size=min(page_size or _BC_MAX_PAGE, _BC_MAX_PAGE),
+                resume_from=resume_from,
             ),
             get_many=lambda ids: self._bc.get_records(mapping.bc_entity_set, ids),
             create_many=lambda rows: self._bc.create_records(mapping.bc_entity_set, rows),
@@ -285,12 +293,14 @@ class SyncEngine:
             key=mapping.dataverse_key,
             modified_field=mapping.dataverse_modified_field,
             filter=mapping.dataverse_filter,
-            read_pages=lambda window, exclude_user: self._dataverse.list_rows(
+            read_pages=lambda window, exclude_user, resume_from, page_size: self._dataverse.list_rows(
                 mapping.dataverse_entity_set,
                 filter=mapping.dataverse_filter,
                 modified_after=window.since if window else None,
                 modified_until=window.until if window else None,
                 exclude_modified_by=exclude_user,
+                page_size=min(page_size or _DATAVERSE_MAX_PAGE, _DATAVERSE_MAX_PAGE),
+                resume_from=resume_from,
             ),
             get_many=lambda ids: self._dataverse.get_rows(mapping.dataverse_entity_set, ids),
             create_many=lambda rows: self._dataverse.create_rows(mapping.dataverse_entity_set, rows),
@@ -346,7 +356,8 @@ class SyncEngine:
             key="value",
             modified_field="",
             filter=None,
-            read_pages=lambda window, exclude_user: iter([options()]),
+            # An option set is read whole (it is small), so there is never a page to resume from.
+            read_pages=lambda window, exclude_user, resume_from, page_size: iter([options()]),
             get_many=get_many,
             create_many=create_many,
             update_many=update_many,
@@ -443,10 +454,17 @@ class SyncEngine:
         window: ReadWindow | None,
         exclude_modified_by: str | None = None,
         pages: Iterable[list[Record]] | None = None,
+        resume_from: str | None = None,
+        stop_after: float | None = None,
+        page_size: int | None = None,
     ) -> PassResult:
         """Read every source page in ``window`` (``None``: everything) and sync it.
 
         ``pages``: the window's pages as ``read_windows`` already (began to) read them.
+        ``resume_from``: a ``PassResult.next_link`` of an earlier call of the same pass, to go on
+        from there. ``stop_after``: a ``time.monotonic()`` deadline; once past it, the pass stops
+        after the page it is on (everything read so far settled) and returns where it stopped.
+        ``page_size``: records per page read (default and most: each API's maximum).
 
         Raises:
             RetriableError, ConfigurationError: the source could not be read; pages already
@@ -454,11 +472,17 @@ class SyncEngine:
         """
         source, _ = self._sides(mapping, direction)
         if pages is None:
-            pages = source.read_pages(window, exclude_modified_by)
+            pages = source.read_pages(window, exclude_modified_by, resume_from, page_size)
+        stopped_at: str | None = None
         with _Pipeline(enabled=self._can_pipeline(mapping, direction)) as pipeline:
             for page in pages:
                 self._sync_slices(mapping, direction, page, job_id=job_id, options=options, pipeline=pipeline)
-        return PassResult(pipeline.counters, pipeline.newest)
+                link = page.next_link if isinstance(page, Page) else None
+                if stop_after is not None and link is not None and time.monotonic() >= stop_after:
+                    stopped_at = link
+                    break
+        # Leaving the pipeline settled every slice read, so the pass can resume at ``stopped_at``.
+        return PassResult(pipeline.counters, pipeline.newest, stopped_at)
 
     def sync_ids(
         self, mapping: TableMapping, direction: SyncDirection, ids: Sequence[str], *, job_id: str, options: SyncOptions

@@ -85,3 +85,14 @@ def test_example_settings_file_documents_every_setting() -> None:
     example = json.loads((Path(__file__).parents[2] / "local.settings.example.json").read_text())
     documented = set(example["Values"])
     assert set(SETTINGS) <= documented, f"undocumented: {set(SETTINGS) - documented}"
+
+
+def test_full_sync_steps_default_and_bounds() -> None:
+    defaults = load_settings(VALID).full_sync
+    assert defaults.step_seconds == 240 and defaults.page_size is None
+    tuned = load_settings({**VALID, "FULL_SYNC_STEP_SECONDS": "0", "FULL_SYNC_PAGE_SIZE": "500"}).full_sync
+    assert tuned.step_seconds == 0 and tuned.page_size == 500
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings({**VALID, "FULL_SYNC_STEP_SECONDS": "-1", "FULL_SYNC_PAGE_SIZE": "50000"})
+    assert "FULL_SYNC_STEP_SECONDS must be a whole number from 0" in raised.value.message
+    assert "FULL_SYNC_PAGE_SIZE must be a whole number from 1 to 20,000" in raised.value.message

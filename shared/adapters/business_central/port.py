@@ -27,7 +27,7 @@ from shared.adapters.business_central.client import BusinessCentralApi
 from shared.adapters.business_central.errors import batch_item_error, business_central_error
 from shared.errors import PermanentError, RetriableError, SyncError
 from shared.odata import any_of, field_name, guid_literal, literal, string_literal
-from shared.ports import RecordChange, WindowQuery, WriteOutcome
+from shared.ports import Page, RecordChange, WindowQuery, WriteOutcome
 
 __all__ = ["BusinessCentralAdapter", "Subscription"]
 
@@ -144,8 +144,13 @@ class BusinessCentralAdapter:
         modified_after: dt.datetime | None = None,
         modified_until: dt.datetime | None = None,
         page_size: int = MAX_PAGE_SIZE,
+        resume_from: str | None = None,
     ) -> Iterator[list[Record]]:
         """Pages of records, oldest change first, lazily (one page in memory at a time).
+
+        Each page is a ``Page`` carrying the API's nextLink; ``resume_from`` (such a link, as a
+        full synchronization stores it between steps) reads on from there, the other arguments
+        being in the link already.
 
         Args:
             entity_set: the API page, e.g. ``customers``.
@@ -163,6 +168,8 @@ class BusinessCentralAdapter:
         """
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise PermanentError(f"page_size must be 1 to {MAX_PAGE_SIZE}, not {page_size}", code="InvalidPageSize")
+        if resume_from is not None:
+            return self._pages(resume_from, None, page_size, f"reading {entity_set}")
         params = self._window_params(WindowQuery(entity_set, filter, modified_after, modified_until))
         if select:
             params["$select"] = self._select(select, "lastModifiedDateTime")
@@ -218,10 +225,11 @@ class BusinessCentralAdapter:
 
     def _continued(self, first: dict[str, Any], page_size: int, doing: str) -> Iterator[list[Record]]:
         """A query's pages: the first as already answered, the rest from its nextLink."""
-        if first["value"]:
-            yield first["value"]
         link = first.get("@odata.nextLink")
-        if isinstance(link, str) and link:
+        link = link if isinstance(link, str) and link else None
+        if first["value"]:
+            yield Page(first["value"], link)
+        if link is not None:
             yield from self._pages(link, None, page_size, doing)
 
     @staticmethod
@@ -533,9 +541,9 @@ class BusinessCentralAdapter:
             values = body.get("value")
             if not isinstance(values, list):
                 raise RetriableError(f"Business Central: {doing}: the answer had no 'value' list", code="BadResponse")
-            if values:
-                yield values
             link = body.get("@odata.nextLink")
+            if values:
+                yield Page(values, link if isinstance(link, str) and link else None)
             if not link:
                 return
             if not isinstance(link, str) or link == previous:

@@ -31,7 +31,7 @@ from shared.adapters.dataverse.client import DataverseWebApi
 from shared.adapters.dataverse.errors import DUPLICATE_RECORD, MESSAGE_NOT_SUPPORTED, part_error
 from shared.errors import PermanentError, RetriableError, SyncError
 from shared.odata import any_of, guid_literal, literal, string_literal
-from shared.ports import RecordChange, WindowQuery, WriteOutcome
+from shared.ports import Page, RecordChange, WindowQuery, WriteOutcome
 
 __all__ = ["COUNT_LIMIT", "MAX_PAGE_SIZE", "SYNC_BULK_SIZE", "DataverseAdapter"]
 
@@ -201,8 +201,12 @@ class DataverseAdapter:
         modified_until: datetime | None = None,
         exclude_modified_by: str | None = None,
         page_size: int = MAX_PAGE_SIZE,
+        resume_from: str | None = None,
     ) -> Iterator[list[Record]]:
         """Pages of rows, oldest change first, lazily: one page in memory at a time.
+
+        Each page is a ``Page`` carrying the API's nextLink; ``resume_from`` (such a link, as a
+        full synchronization stores it between steps) reads on from there.
 
         ``filter`` is OData text built with ``shared.odata``; it is and-ed with
         ``modifiedon gt modified_after``, ``modifiedon le modified_until`` and
@@ -213,6 +217,9 @@ class DataverseAdapter:
             ConfigurationError, RetriableError: per the Dataverse error table.
         """
         table = self._catalog.table(entity_set)
+        if resume_from is not None:
+            yield from self._pages(table, {}, page_size, start=self._relative(resume_from))
+            return
         params = _window_params(WindowQuery(entity_set, filter, modified_after, modified_until, exclude_modified_by))
         if select:
             params["$select"] = wire_select(table, select)
@@ -249,9 +256,9 @@ class DataverseAdapter:
     def _continued(self, table: TableMetadata, first: Mapping[str, Any]) -> Iterator[list[Record]]:
         """A query's pages: the first as already answered, the rest from its nextLink."""
         rows = [from_wire(table, row) for row in first.get("value") or [] if isinstance(row, dict)]
-        if rows:
-            yield rows
         link = self._relative(first.get("@odata.nextLink"))
+        if rows:
+            yield Page(rows, first.get("@odata.nextLink") if link is not None else None)
         if link is not None:
             yield from self._pages(table, {}, MAX_PAGE_SIZE, start=link)
 
@@ -380,9 +387,10 @@ class DataverseAdapter:
         while path is not None:
             body = self._api.get_json(path, params=query, headers=headers, doing=doing)
             rows = [from_wire(table, row) for row in body.get("value") or [] if isinstance(row, dict)]
+            following = self._relative(body.get("@odata.nextLink"))
             if rows:
-                yield rows
-            path, query = self._relative(body.get("@odata.nextLink")), None
+                yield Page(rows, body["@odata.nextLink"] if following is not None else None)
+            path, query = following, None
 
     def _relative(self, link: object) -> str | None:
         # nextLink is absolute; the client sends paths below the API root.

@@ -33,6 +33,10 @@ def _line_entity(run_id: str, order: int, line: ReviewLine) -> dict[str, Any]:
         "ToDataverseJobId": line.to_dataverse_job_id,
         "FromDataverseJobId": line.from_dataverse_job_id,
         "CouplingJobId": line.coupling_job_id,
+        "Step": line.step,
+        "Phase": line.phase,
+        "ResumeLink": line.resume_link,
+        "PassesStartedAt": line.passes_started_at,
     }
 
 
@@ -47,6 +51,12 @@ def _line(entity: Any) -> ReviewLine:
         to_dataverse_job_id=entity.get("ToDataverseJobId"),
         from_dataverse_job_id=entity.get("FromDataverseJobId"),
         coupling_job_id=entity.get("CouplingJobId"),
+        step=int(entity.get("Step") or 0),
+        phase=entity.get("Phase"),
+        resume_link=entity.get("ResumeLink"),
+        passes_started_at=entity.get("PassesStartedAt")
+        if isinstance(entity.get("PassesStartedAt"), datetime)
+        else None,
         etag=entity.metadata["etag"],
     )
 

@@ -46,7 +46,9 @@ from emulators.business_central._errors import BcError, bc_error_body, dialog, n
 from emulators.business_central._limits import RateLimiter
 from emulators.business_central._permissions import Permissions
 from emulators.business_central._query import (
+    Filter,
     QueryError,
+    comparable,
     parse_expand,
     parse_filter,
     parse_orderby,
@@ -183,6 +185,8 @@ class BcApi(EmulatorApi):
         self.permissions = Permissions()
         self.webhooks: Any = None  # set by __main__ (emulators.business_central._webhooks.Webhooks)
         self._batch_lock = threading.RLock()
+        # (company, set, field) → (store generation it was built at, value → records)
+        self._indexes: dict[tuple[str, str, str], tuple[int, dict[Any, list[Record]]]] = {}
 
     # -- error shape -----------------------------------------------------------------------------------
     def error_response(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -535,9 +539,14 @@ class BcApi(EmulatorApi):
             # "f eq a or f eq b …" terms are index seeks on the service: only the matching records
             # are read (and shown), not the whole table; the full filter still runs on what is left.
             seek = parse_filter(call.args["$filter"], entity) if "$filter" in call.args else None
-            # Records keyed by id: "id eq … or …" reads just those, as the primary key does.
+            # Records keyed by id: "id eq … or …" reads just those, as the primary key does; other
+            # "f eq … or …" terms read through an index, as SQL's keys and indexes serve them.
             keys = seek.key_values("id") if seek is not None else None
-            scanned = rows.values() if keys is None else [rows[k] for k in keys if k in rows]
+            if keys is not None:
+                scanned: Any = [rows[k] for k in keys if k in rows]
+            else:
+                scanned = self._seek_by_index(company, entity, seek) if seek is not None else None
+                scanned = rows.values() if scanned is None else scanned
             candidates = [
                 r
                 for r in scanned
@@ -554,6 +563,27 @@ class BcApi(EmulatorApi):
             record = self._create(company, entity, self._json_body(call), parent)
             return self._written(call, company, entity, record, 201)
         raise BcError(405, "BadRequest_MethodNotAllowed", f"'{call.method}' is not allowed on a collection.")
+
+    def _seek_by_index(self, company: Company, entity: EntityType, seek: Filter) -> list[Record] | None:
+        """The stored records an ``f eq … or …`` term can match, from an index on ``f`` (built on
+        first use, rebuilt after any write); ``None`` when no term can use one."""
+        if entity.set_name in _COMPUTED_SETS:
+            return None
+        field = next((f for f in seek.member_fields() if f.name not in _DERIVED), None)
+        if field is None:
+            return None
+        values = seek.key_values(field.name) or set()
+        with self.store.lock:
+            key = (company.id, entity.set_name, field.name)
+            cached = self._indexes.get(key)
+            if cached is None or cached[0] != self.store.generation:
+                index: dict[Any, list[Record]] = {}
+                for record in company.table(entity.set_name).values():
+                    stored = record[field.name] if field.name in record else field.blank()
+                    index.setdefault(comparable(field, stored), []).append(record)
+                cached = (self.store.generation, index)
+                self._indexes[key] = cached
+            return [r for v in values for r in cached[1].get(v, ())]
 
     def _collection(
         self, call: _Call, company: Company | None, entity: EntityType, views: list[Record], context: str
@@ -1249,6 +1279,8 @@ def _decode_skiptoken(token: str) -> dict[str, Any]:
 
 # Fields the API computes for its answer (see _view) rather than reads from the stored record.
 _DERIVED = frozenset({"balanceDue", "status", "journalDisplayName"})
+# Sets computed per request, never stored: nothing to index.
+_COMPUTED_SETS = frozenset({"customerFinancialDetails", "contactsInformation"})
 
 
 def _batch_response(item: dict[str, Any], index: int, result: Response) -> dict[str, Any]:

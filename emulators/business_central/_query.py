@@ -16,7 +16,16 @@ from typing import Any
 
 from emulators.business_central._schema import EntityType, Field
 
-__all__ = ["ExpandItem", "Filter", "QueryError", "parse_expand", "parse_filter", "parse_orderby", "parse_select"]
+__all__ = [
+    "ExpandItem",
+    "Filter",
+    "QueryError",
+    "comparable",
+    "parse_expand",
+    "parse_filter",
+    "parse_orderby",
+    "parse_select",
+]
 
 
 class QueryError(Exception):
@@ -100,9 +109,13 @@ class Filter:
             if field.name in derived:
                 continue
             value = stored[field.name] if field.name in stored else field.blank()
-            if _field_value(field, {field.name: value}) not in values:
+            if comparable(field, value) not in values:
                 return False
         return True
+
+    def member_fields(self) -> list[Field]:
+        """Fields of the ``f eq … or …`` terms of the top-level and-chain (each one index-seekable)."""
+        return [field for field, _ in self._members]
 
     def key_values(self, name: str) -> set[Any] | None:
         """The values of an ``name eq … or …`` term of the top-level and-chain (a primary-key seek)."""
@@ -329,7 +342,11 @@ def _coerce(field: Field, literal: _Literal) -> Any:
 
 
 def _field_value(field: Field, record: dict[str, Any]) -> Any:
-    value = record.get(field.name)
+    return comparable(field, record.get(field.name))
+
+
+def comparable(field: Field, value: Any) -> Any:
+    """A stored value in the form filter literals take (a guid lower-cased, a number Decimal)."""
     if value is None:
         return None
     if field.type == "datetime":

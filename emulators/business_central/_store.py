@@ -38,6 +38,8 @@ class Store:
         self.credits: dict[str, float] = {}  # customer id → unapplied payments
         self._seq = 0
         self._version = 0
+        # Moves on every insert, stamp (update) and delete: what an index is valid for.
+        self.generation = 0
         self._last_stamp: dt.datetime | None = None
         self.listeners: list[ChangeListener] = []
         # While a transactional $batch runs, change events wait here: a rolled-back batch must not
@@ -68,6 +70,7 @@ class Store:
         """Give ``record`` a new version (hence etag) and, if it has one, a new lastModifiedDateTime."""
         with self.lock:
             self._version += 1
+            self.generation += 1
             record["_version"] = self._version
             stamp = format_ms(self.now())
             record["_modified"] = stamp
@@ -96,6 +99,7 @@ class Store:
         """Add ``record`` (it must have an ``id``)."""
         with self.lock:
             self._seq += 1
+            self.generation += 1
             record["_seq"] = self._seq
             self.table(company, set_name)[record["id"]] = record
             if notify:
@@ -105,6 +109,7 @@ class Store:
     def delete(self, company: str, set_name: str, record_id: str, *, notify: bool = True) -> None:
         """Remove a record."""
         with self.lock:
+            self.generation += 1
             self.table(company, set_name).pop(record_id, None)
             if notify:
                 self._emit(company, set_name, record_id, "deleted")
@@ -163,6 +168,7 @@ class Store:
         """Replace everything with a :meth:`snapshot`."""
         with self.lock:
             state = copy.deepcopy(state)
+            self.generation += 1
             self.companies = state["companies"]
             self.tables = state["tables"]
             self.subscriptions = state.get("subscriptions", {})
@@ -175,6 +181,7 @@ class Store:
     def clear(self) -> None:
         """Forget all data (companies included)."""
         with self.lock:
+            self.generation += 1
             self.companies.clear()
             self.tables.clear()
             self.subscriptions.clear()

@@ -117,6 +117,10 @@ class CouplingStore(Protocol):
         """Couplings of many Dataverse rows at once, keyed by Dataverse id."""
         ...
 
+    def pairs(self, mapping: str, *, limit: int) -> dict[str, str] | None:
+        """BC id → Dataverse id of every coupling of ``mapping``; ``None`` when there are more than ``limit``."""
+        ...
+
     def couple(self, coupling: Coupling) -> Coupling:
         """Store a new coupling; refuses (PermanentError ``CouplingConflict``) if either side is coupled."""
         ...

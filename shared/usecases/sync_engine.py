@@ -65,6 +65,10 @@ _SLICE = 1_000
 # The APIs' largest pages (BC API v2.0: 20,000 records; Dataverse Web API: 5,000 rows).
 _BC_MAX_PAGE = 20_000
 _DATAVERSE_MAX_PAGE = 5_000
+# A pass reads another mapping's couplings whole once a slice needs this many of them, if that
+# mapping has at most the limit (about 200 bytes each in memory).
+_READ_WHOLE_FROM = 200
+_READ_WHOLE_LIMIT = 100_000
 # Dataverse's row version column: it grows with every change of a row.
 _VERSION = "versionnumber"
 
@@ -79,6 +83,50 @@ class DerivedLookupKey(Protocol):
     def keys(self, bc_ids: Iterable[str]) -> dict[str, str]:
         """Referenced BC ids → their key value."""
         ...
+
+
+class _CouplingPairs:
+    """Lookups through another mapping's couplings, for one pass.
+
+    A slice of a large pass looks up many records of another mapping at once (a full sync's 1,000
+    contacts their 1,000 parent customers), with keys spread over that mapping's whole partition:
+    keyed queries cost one request per 15 keys, each scanning the partition. The first time a
+    slice needs ``_READ_WHOLE_FROM`` or more keys of a mapping, its pairs (BC id, Dataverse id) are
+    read whole instead, in pages, once for the pass, if there are at most ``_READ_WHOLE_LIMIT`` of
+    them (memory stays bounded); keys not among them are still looked up, so a coupling made
+    since is found.
+    """
+
+    def __init__(self, couplings: CouplingStore) -> None:
+        self._couplings = couplings
+        self._whole: dict[str, dict[str, str] | None] = {}
+        self._inverse: dict[str, dict[str, str]] = {}
+
+    def _pairs(self, mapping: str, wanted: int) -> dict[str, str] | None:
+        if mapping not in self._whole and wanted >= _READ_WHOLE_FROM:
+            self._whole[mapping] = self._couplings.pairs(mapping, limit=_READ_WHOLE_LIMIT)
+        return self._whole.get(mapping)
+
+    def to_dataverse(self, mapping: str, bc_ids: set[str]) -> dict[str, str]:
+        """BC id → coupled Dataverse id, for the coupled ones."""
+        whole = self._pairs(mapping, len(bc_ids))
+        found = {b: whole[b] for b in bc_ids if b in whole} if whole is not None else {}
+        missing = bc_ids - found.keys()
+        if missing:
+            found.update({b: c.dataverse_id for b, c in self._couplings.get_many_by_bc_ids(mapping, missing).items()})
+        return found
+
+    def to_bc(self, mapping: str, dataverse_ids: set[str]) -> dict[str, str]:
+        """Dataverse id → coupled BC id, for the coupled ones."""
+        whole = self._pairs(mapping, len(dataverse_ids))
+        if whole is not None and mapping not in self._inverse:
+            self._inverse[mapping] = {d: b for b, d in whole.items()}
+        inverse = self._inverse.get(mapping, {})
+        found = {d: inverse[d] for d in dataverse_ids if d in inverse}
+        missing = dataverse_ids - found.keys()
+        if missing:
+            found.update({d: c.bc_id for d, c in self._couplings.get_many_by_dataverse_ids(mapping, missing).items()})
+        return found
 
 
 @dataclass(frozen=True)
@@ -474,9 +522,12 @@ class SyncEngine:
         if pages is None:
             pages = source.read_pages(window, exclude_modified_by, resume_from, page_size)
         stopped_at: str | None = None
+        pairs = _CouplingPairs(self._couplings)
         with _Pipeline(enabled=self._can_pipeline(mapping, direction)) as pipeline:
             for page in pages:
-                self._sync_slices(mapping, direction, page, job_id=job_id, options=options, pipeline=pipeline)
+                self._sync_slices(
+                    mapping, direction, page, job_id=job_id, options=options, pipeline=pipeline, pairs=pairs
+                )
                 link = page.next_link if isinstance(page, Page) else None
                 if stop_after is not None and link is not None and time.monotonic() >= stop_after:
                     stopped_at = link
@@ -504,7 +555,15 @@ class SyncEngine:
     ) -> tuple[JobCounters, datetime | None]:
         """Sync one page of source records; returns the page's counters and newest modification."""
         with _Pipeline(enabled=self._can_pipeline(mapping, direction)) as pipeline:
-            self._sync_slices(mapping, direction, records, job_id=job_id, options=options, pipeline=pipeline)
+            self._sync_slices(
+                mapping,
+                direction,
+                records,
+                job_id=job_id,
+                options=options,
+                pipeline=pipeline,
+                pairs=_CouplingPairs(self._couplings),
+            )
         return pipeline.counters, pipeline.newest
 
     @staticmethod
@@ -522,6 +581,7 @@ class SyncEngine:
         job_id: str,
         options: SyncOptions,
         pipeline: _Pipeline,
+        pairs: _CouplingPairs,
     ) -> None:
         """Prepare slice after slice on this thread while the pipeline settles the one before.
 
@@ -533,7 +593,7 @@ class SyncEngine:
         ordered = sorted(records, key=source.record_id) if len(records) > _SLICE else records
         for start in range(0, len(ordered), _SLICE):
             chunk = ordered[start : start + _SLICE]
-            prepared = self._prepare(mapping, direction, chunk, job_id=job_id, options=options)
+            prepared = self._prepare(mapping, direction, chunk, job_id=job_id, options=options, pairs=pairs)
             if prepared is not None:
                 pipeline.submit(functools.partial(self._finish, prepared))
 
@@ -545,6 +605,7 @@ class SyncEngine:
         *,
         job_id: str,
         options: SyncOptions,
+        pairs: _CouplingPairs,
     ) -> _Prepared | None:
         """Read what a slice needs, decide every record, and write the destination in bulk."""
         source, destination = self._sides(mapping, direction)
@@ -574,7 +635,10 @@ class SyncEngine:
             {k.lower(): v for k, v in destination.get_many(destination_ids).items()} if destination_ids else {}
         )
         lookups = self._lookups(
-            mapping, direction, (r for record_id, r in work.source_records.items() if record_id not in unchanged)
+            mapping,
+            direction,
+            (r for record_id, r in work.source_records.items() if record_id not in unchanged),
+            pairs,
         )
 
         for record_id, record in work.source_records.items():
@@ -618,7 +682,9 @@ class SyncEngine:
 
     # -- lookups ---------------------------------------------------------------------------
 
-    def _lookups(self, mapping: TableMapping, direction: SyncDirection, records: Any) -> LookupTable:
+    def _lookups(
+        self, mapping: TableMapping, direction: SyncDirection, records: Any, pairs: _CouplingPairs
+    ) -> LookupTable:
         """Resolve every lookup value the page needs through the referenced mappings' couplings.
 
         Values are taken as ``decide`` will see them (constant or source field, transformed). A
@@ -646,11 +712,11 @@ class SyncEngine:
             key_field = self._lookup_key(mapping.name, field_mapping.bc_field) if field_mapping.bc_field else "id"
             if direction is SyncDirection.TO_DATAVERSE:
                 to_dataverse.setdefault(field_mapping.lookup, {}).update(
-                    self._bc_keys_to_dataverse(field_mapping.lookup, key_field, keys)
+                    self._bc_keys_to_dataverse(field_mapping.lookup, key_field, keys, pairs)
                 )
             else:
                 to_bc.setdefault(field_mapping.lookup, {}).update(
-                    self._dataverse_ids_to_bc_keys(field_mapping.lookup, key_field, keys)
+                    self._dataverse_ids_to_bc_keys(field_mapping.lookup, key_field, keys, pairs)
                 )
         lookups = LookupTable(to_dataverse=to_dataverse, to_bc=to_bc)
         if needs_base_currency:
@@ -662,7 +728,9 @@ class SyncEngine:
     def _referenced(self, mapping_name: str) -> TableMapping | None:
         return self._mappings.get(mapping_name)
 
-    def _bc_keys_to_dataverse(self, lookup: str, key_field: str, keys: set[str]) -> dict[str, str]:
+    def _bc_keys_to_dataverse(
+        self, lookup: str, key_field: str, keys: set[str], pairs: _CouplingPairs
+    ) -> dict[str, str]:
         """BC lookup values (ids, or codes of ``key_field``) → coupled Dataverse ids."""
         ids_by_key = {k.lower(): k.lower() for k in keys if _is_guid(k)} if key_field == "id" else {}
         referenced = self._referenced(lookup)
@@ -673,26 +741,26 @@ class SyncEngine:
             for page in self._bc.list_records(referenced.bc_entity_set, filter=filter_, select=[key_field]):
                 for record in page:
                     ids_by_key[str(record[key_field])] = str(record["id"]).lower()
-        found = self._couplings.get_many_by_bc_ids(lookup, set(ids_by_key.values()))
-        return {key: found[bc_id].dataverse_id for key, bc_id in ids_by_key.items() if bc_id in found}
+        found = pairs.to_dataverse(lookup, set(ids_by_key.values()))
+        return {key: found[bc_id] for key, bc_id in ids_by_key.items() if bc_id in found}
 
-    def _dataverse_ids_to_bc_keys(self, lookup: str, key_field: str, keys: set[str]) -> dict[str, str]:
+    def _dataverse_ids_to_bc_keys(
+        self, lookup: str, key_field: str, keys: set[str], pairs: _CouplingPairs
+    ) -> dict[str, str]:
         """Dataverse row ids (or option values) → the coupled BC value (its id, or its ``key_field`` code)."""
         option_lookup = self._option_set_of(lookup) is not None
-        found = self._couplings.get_many_by_dataverse_ids(
-            lookup, {k.lower() for k in keys if option_lookup or _is_guid(k)}
-        )
+        found = pairs.to_bc(lookup, {k.lower() for k in keys if option_lookup or _is_guid(k)})
         if key_field == "id":
-            return {dv_id: c.bc_id for dv_id, c in found.items()}
+            return found
         if key_field in self._derived_keys:
-            derived = self._derived_keys[key_field].keys({c.bc_id for c in found.values()})
-            return {dv_id: derived[c.bc_id] for dv_id, c in found.items() if c.bc_id in derived}
+            derived = self._derived_keys[key_field].keys(set(found.values()))
+            return {dv_id: derived[bc_id] for dv_id, bc_id in found.items() if bc_id in derived}
         referenced = self._referenced(lookup)
         if referenced is None:
             return {}
-        records = self._bc.get_records(referenced.bc_entity_set, [c.bc_id for c in found.values()])
+        records = self._bc.get_records(referenced.bc_entity_set, list(found.values()))
         codes = {k.lower(): str(v.get(key_field, "")) for k, v in records.items()}
-        return {dv_id: codes[c.bc_id] for dv_id, c in found.items() if codes.get(c.bc_id)}
+        return {dv_id: codes[bc_id] for dv_id, bc_id in found.items() if codes.get(bc_id)}
 
     # -- carrying out decisions ------------------------------------------------------------
 

@@ -109,3 +109,10 @@ def test_the_sales_pass_retry_list_holds_failures_and_rows_to_read_back(
     assert due == {failed.bc_id, flagged.bc_id}
     # Toward Sales only failures count: the flag is about reading the Sales row.
     assert list(couplings.list_couplings(mapping, failed_toward=SyncDirection.TO_DATAVERSE)) == []
+
+
+def test_a_mappings_pairs_read_whole_or_not_at_all_past_the_limit(couplings: TableCouplingStore, mapping: str) -> None:
+    stored = _couple(couplings, mapping, 1_050)  # more than one page of 1,000
+    assert couplings.pairs(mapping, limit=5_000) == {c.bc_id: c.dataverse_id for c in stored}
+    assert couplings.pairs(mapping, limit=1_000) is None
+    assert couplings.pairs(f"{mapping}-EMPTY", limit=10) == {}

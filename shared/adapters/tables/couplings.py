@@ -143,6 +143,18 @@ class TableCouplingStore:
         mirrors = self._get_many(mapping, [_dv_row_key(i) for i in dict.fromkeys(dataverse_ids)])
         return {c.dataverse_id: c.with_changes(etag=_DV_ETAG + c.etag if c.etag else None) for c in mirrors}
 
+    def pairs(self, mapping: str, *, limit: int) -> dict[str, str] | None:
+        """BC id → Dataverse id of every coupling of ``mapping`` (its ``bc:`` rows, two columns,
+        1,000 a page); ``None`` as soon as there are more than ``limit``."""
+        query = f"PartitionKey eq {_odata_string(encode_key(mapping))} and RowKey ge 'bc:' and RowKey lt 'bc;'"
+        found: dict[str, str] = {}
+        with table_errors(f"reading the couplings of {mapping}"):
+            for entity in self._table.query_entities(query, select=["BcId", "DataverseId"], results_per_page=1000):
+                if len(found) >= limit:
+                    return None
+                found[str(entity["BcId"]).lower()] = str(entity["DataverseId"]).lower()
+        return found
+
     def couple(self, coupling: Coupling) -> Coupling:
         """Store a new coupling as one transaction of two inserts.
 

@@ -238,7 +238,7 @@ class EmulatorServer:
                 if _REQUEST_LOG:
                     # Which calls a benchmark's counts are made of (EMULATOR_REQUEST_LOG=<file>).
                     with open(_REQUEST_LOG, "a", encoding="utf-8") as log:
-                        log.write(f"{self.name} {request.method} {request.full_path}\n")
+                        log.write(f"{time.time():.3f} {self.name} {request.method} {request.full_path}\n")
         fault = self.faults.take(request.method, path)
         if fault is not None and fault.kind in ("fail", "throttle"):
             return self._fault_response(fault)(environ, start_response)

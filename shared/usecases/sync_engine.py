@@ -62,6 +62,8 @@ Record = dict[str, Any]
 # slice's destination writes (CreateMultiple chunks in parallel up to x-ms-dop-hint, BC batches
 # of 100) overlap the previous slice's coupling writes, and what is in flight stays small.
 _SLICE = 1_000
+# Slices whose writes may be in flight at once (their requests share the API's parallel slots).
+_SLICES_WRITING = 2
 # The APIs' largest pages (BC API v2.0: 20,000 records; Dataverse Web API: 5,000 rows).
 _BC_MAX_PAGE = 20_000
 _DATAVERSE_MAX_PAGE = 5_000
@@ -219,6 +221,19 @@ class _PageWork:
     coupling_updates: dict[str, Coupling] = field(default_factory=dict)  # written in bulk at the end
 
 
+# What settling a slice yields: its counters and the newest source modification it held.
+_Settled = tuple[JobCounters, datetime | None]
+
+
+@dataclass
+class _Decided:
+    """A slice read and decided, waiting to be written."""
+
+    context: _PassContext
+    work: _PageWork
+    newest: datetime | None
+
+
 @dataclass
 class _Prepared:
     """A slice decided and written to the destination, waiting for its bookkeeping."""
@@ -227,21 +242,28 @@ class _Prepared:
     work: _PageWork
     inserts: list[str]
     outcomes: dict[str, WriteOutcome]
-    written: dict[str, Record]
     newest: datetime | None = None
 
 
 class _Pipeline:
-    """Settles slices one behind their preparation, on one background thread, in order.
+    """Writes and settles slices behind their preparation, each stage on its own thread, in order.
 
-    At most one slice is settling while the next is prepared; ``submit`` waits for the one
-    before, so an error surfaces at the next slice (or on leaving) and nothing piles up. Disabled,
-    it settles each slice at once on the calling thread.
+    While slice N is read and decided on the calling thread, slices N-1 and N-2 are being written
+    to the destination and older ones settled (couplings, errors, counters): the destination API
+    is kept busy with writes instead of waiting for each slice's reads and bookkeeping, and as a
+    slice's last write requests finish, the next slice's fill the free parallel slots (the API
+    client's gate keeps the total at the service's degree of parallelism). ``submit`` waits while
+    two slices are being written, so little piles up and an error surfaces at the next slice (or
+    on leaving). A slice whose write succeeded is always settled, even when a later one fails, or
+    the next run would create its records again. Disabled, each slice is written and settled at
+    once on the calling thread.
     """
 
     def __init__(self, *, enabled: bool) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle") if enabled else None
-        self._pending: Future[tuple[JobCounters, datetime | None]] | None = None
+        self._writer = ThreadPoolExecutor(max_workers=_SLICES_WRITING, thread_name_prefix="write") if enabled else None
+        self._settler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="settle") if enabled else None
+        self._writing: list[tuple[Future[_Prepared], Callable[[_Prepared], _Settled]]] = []
+        self._settling: list[Future[_Settled]] = []
         self.counters = JobCounters()
         self.newest: datetime | None = None
 
@@ -250,30 +272,45 @@ class _Pipeline:
 
     def __exit__(self, *exc_info: object) -> None:
         try:
-            self._drain()
+            self._written(keep=0)
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
+            try:
+                self._settled(wait=True)
+            finally:
+                for pool in (self._writer, self._settler):
+                    if pool is not None:
+                        pool.shutdown(wait=True)
 
-    def submit(self, settle: Callable[[], tuple[JobCounters, datetime | None]]) -> None:
-        try:
-            self._drain()
-        except BaseException:
-            # The slice just written exists on the destination: couple it before giving up, or
-            # the next run would create its records again.
-            self._add(settle())
-            raise
-        if self._pool is None:
-            self._add(settle())
-        else:
-            self._pending = self._pool.submit(settle)
+    def submit(self, write: Callable[[], _Prepared], settle: Callable[[_Prepared], _Settled]) -> None:
+        if self._writer is None:
+            self._add(settle(write()))
+            return
+        self._written(keep=_SLICES_WRITING - 1)
+        self._settled(wait=False)
+        self._writing.append((self._writer.submit(write), settle))
 
-    def _drain(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self._add(pending.result())
+    def _written(self, *, keep: int) -> None:
+        """Wait until at most ``keep`` slices are being written, queueing the settling of each
+        written one in order. A failed write raises here, after every write before it is queued
+        to settle; the writes after it still finish and settle before leaving."""
+        while len(self._writing) > keep and self._settler is not None:
+            future, settle = self._writing.pop(0)
+            try:
+                prepared = future.result()
+            except BaseException:
+                for later, later_settle in self._writing:
+                    with contextlib.suppress(Exception):
+                        self._settling.append(self._settler.submit(later_settle, later.result()))
+                self._writing.clear()
+                raise
+            self._settling.append(self._settler.submit(settle, prepared))
 
-    def _add(self, result: tuple[JobCounters, datetime | None]) -> None:
+    def _settled(self, *, wait: bool) -> None:
+        """Count settled slices in order; raise the first settling error (later slices still settle)."""
+        while self._settling and (wait or self._settling[0].done()):
+            self._add(self._settling.pop(0).result())
+
+    def _add(self, result: _Settled) -> None:
         counters, newest = result
         self.counters += counters
         if newest is not None and (self.newest is None or newest > self.newest):
@@ -595,7 +632,7 @@ class SyncEngine:
             chunk = ordered[start : start + _SLICE]
             prepared = self._prepare(mapping, direction, chunk, job_id=job_id, options=options, pairs=pairs)
             if prepared is not None:
-                pipeline.submit(functools.partial(self._finish, prepared))
+                pipeline.submit(functools.partial(self._write_decided, prepared), self._finish)
 
     def _prepare(
         self,
@@ -606,8 +643,8 @@ class SyncEngine:
         job_id: str,
         options: SyncOptions,
         pairs: _CouplingPairs,
-    ) -> _Prepared | None:
-        """Read what a slice needs, decide every record, and write the destination in bulk."""
+    ) -> _Decided | None:
+        """Read what a slice needs and decide every record (written by ``_write_decided``)."""
         source, destination = self._sides(mapping, direction)
         work = _PageWork(source_records={source.record_id(r): r for r in records})
         if not work.source_records:
@@ -669,12 +706,15 @@ class SyncEngine:
             )
 
         context = _PassContext(mapping, direction, source, destination, job_id, self._clock.now())
-        prepared = self._write(context, work)
         seen = [m for m in (source.modified_at(r) for r in records) if m is not None]
-        prepared.newest = max(seen) if seen else None
+        return _Decided(context, work, max(seen) if seen else None)
+
+    def _write_decided(self, decided: _Decided) -> _Prepared:
+        prepared = self._write(decided.context, decided.work)
+        prepared.newest = decided.newest
         return prepared
 
-    def _finish(self, prepared: _Prepared) -> tuple[JobCounters, datetime | None]:
+    def _finish(self, prepared: _Prepared) -> _Settled:
         """Settle a written slice (couplings, errors) and add its counts to the job."""
         counters = self._settle_all(prepared)
         self._jobs.add_counts(prepared.context.mapping.name, prepared.context.job_id, counters)
@@ -781,13 +821,14 @@ class SyncEngine:
                 current = work.destinations.get(target_id, {})
                 changes.append(RecordChange(target_id, dict(decisions[record_id].changes), current.get("@odata.etag")))
             outcomes.update(zip(modifies, context.destination.update_many(changes), strict=True))
-        written = self._written_records(context.destination, outcomes)
-        return _Prepared(context, work, inserts, outcomes, written)
+        return _Prepared(context, work, inserts, outcomes)
 
     def _settle_all(self, prepared: _Prepared) -> JobCounters:
         """Couple what was created and record every decision's result; returns the slice's counters."""
         context, work, inserts = prepared.context, prepared.work, prepared.inserts
-        outcomes, written, decisions = prepared.outcomes, prepared.written, prepared.work.decisions
+        outcomes, decisions = prepared.outcomes, prepared.work.decisions
+        # Read back here, not right after the write, so the next slice's writes need not wait.
+        written = self._written_records(context.destination, outcomes)
         new_couplings = self._couple_created(context, work, inserts, outcomes, written)
 
         counts: dict[str, int] = {}

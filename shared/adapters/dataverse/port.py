@@ -489,13 +489,11 @@ class DataverseAdapter:
             return
         key = (table.entity_set, message or "")
         if message is not None and self._bulk_supported.get(key, True):
+            # Not knowing yet whether the table takes the message, every chunk tries it at once: a
+            # table that does not answers at once and each chunk goes by $batch, while probing with
+            # one chunk first would leave the other parallel slots idle for a whole chunk.
             chunks = _chunks(writes, self._bulk_size)
-            if key not in self._bulk_supported:
-                # Learn whether the table takes the message from one chunk before sending the rest.
-                first = self._bulk_chunk(table, message, method, chunks[0])
-                results = [first, *self._parallel(lambda c: self._bulk_chunk(table, message, method, c), chunks[1:])]
-            else:
-                results = self._parallel(lambda c: self._bulk_chunk(table, message, method, c), chunks)
+            results = self._parallel(lambda c: self._bulk_chunk(table, message, method, c), chunks)
         else:
             results = self._parallel(lambda c: self._batch_chunk(table, method, c), _chunks(writes, self._batch_size))
         for chunk_results in results:

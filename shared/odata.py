@@ -77,3 +77,26 @@ def any_of(name: str, values: Iterable[object]) -> str:
     if not clauses:
         raise ValueError("any_of needs at least one value")
     return "(" + " or ".join(clauses) + ")"
+
+
+def window_params(
+    filter: str | None,
+    modified_field: str,
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    order: str,
+    also: Iterable[str] = (),
+) -> dict[str, str]:
+    """Query options of a read of changed records: ``filter`` and-ed with ``since < modified_field
+    <= until`` and any further clauses, in ``order``."""
+    clauses = [f"({filter})"] if filter else []
+    if since is not None:
+        clauses.append(f"{modified_field} gt {literal(since)}")
+    if until is not None:
+        clauses.append(f"{modified_field} le {literal(until)}")
+    clauses.extend(also)
+    params = {"$orderby": order}
+    if clauses:
+        params["$filter"] = " and ".join(clauses)
+    return params

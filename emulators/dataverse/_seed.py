@@ -26,30 +26,8 @@ def seed_id(entity: str, name: str) -> str:
 
 def ensure_application_user(api: DataverseApi, client_id: str) -> str:
     """The organisation always has the connector's application user (reset keeps it)."""
-    from ._records import utc_now_iso
-
-    user_id = seed_id("systemuser", "connector")
-    if api.store.get("systemuser", user_id) is None:
-        row = dict.fromkeys(BY_LOGICAL_NAME["systemuser"].attributes)
-        now = utc_now_iso()
-        row.update(
-            systemuserid=user_id,
-            firstname="#",
-            lastname="Connector",
-            fullname="# Connector",
-            applicationid=client_id.lower(),
-            accessmode=4,
-            isdisabled=False,
-            # An application user holds no licence; the connector's counts as an integration user.
-            islicensed=False,
-            isintegrationuser=True,
-            internalemailaddress="connector@contoso.invalid",
-            createdon=now,
-            modifiedon=now,
-            versionnumber=api.store.next_version(),
-        )
-        api.store.put("systemuser", user_id, row)
-    return user_id
+    # An application user holds no licence; the connector's counts as an integration user.
+    return _ensure_application_user(api, "connector", "Connector", client_id.lower(), integration=True)
 
 
 def ensure_seed_user(api: DataverseApi) -> str:
@@ -58,23 +36,28 @@ def ensure_seed_user(api: DataverseApi) -> str:
     Rows the connector's own user wrote last are left out of its Sales passes (the echo rule), so
     data that stands for what people entered in Sales must carry another user.
     """
+    application_id = seed_id("application", "data-migration")
+    return _ensure_application_user(api, "data-migration", "Data Migration", application_id, integration=False)
+
+
+def _ensure_application_user(api: DataverseApi, key: str, name: str, application_id: str, *, integration: bool) -> str:
     from ._records import utc_now_iso
 
-    user_id = seed_id("systemuser", "data-migration")
+    user_id = seed_id("systemuser", key)
     if api.store.get("systemuser", user_id) is None:
         row = dict.fromkeys(BY_LOGICAL_NAME["systemuser"].attributes)
         now = utc_now_iso()
         row.update(
             systemuserid=user_id,
             firstname="#",
-            lastname="Data Migration",
-            fullname="# Data Migration",
-            applicationid=seed_id("application", "data-migration"),
-            accessmode=4,
+            lastname=name,
+            fullname=f"# {name}",
+            applicationid=application_id,
+            accessmode=4,  # non-interactive
             isdisabled=False,
             islicensed=False,
-            isintegrationuser=False,
-            internalemailaddress="data-migration@contoso.invalid",
+            isintegrationuser=integration,
+            internalemailaddress=f"{key}@contoso.invalid",
             createdon=now,
             modifiedon=now,
             versionnumber=api.store.next_version(),

@@ -26,7 +26,7 @@ import stamina
 from shared.adapters.business_central.client import BusinessCentralApi
 from shared.adapters.business_central.errors import batch_item_error, business_central_error
 from shared.errors import PermanentError, RetriableError, SyncError
-from shared.odata import any_of, field_name, guid_literal, literal, string_literal
+from shared.odata import any_of, field_name, guid_literal, literal, string_literal, window_params
 from shared.ports import Page, RecordChange, WindowQuery, WriteOutcome
 
 __all__ = ["BusinessCentralAdapter", "Subscription"]
@@ -234,15 +234,13 @@ class BusinessCentralAdapter:
 
     @staticmethod
     def _window_params(query: WindowQuery) -> dict[str, str]:
-        clauses = [f"({query.filter})"] if query.filter else []
-        if query.modified_after is not None:
-            clauses.append(f"lastModifiedDateTime gt {literal(query.modified_after)}")
-        if query.modified_until is not None:
-            clauses.append(f"lastModifiedDateTime le {literal(query.modified_until)}")
-        params = {"$orderby": "lastModifiedDateTime"}
-        if clauses:
-            params["$filter"] = " and ".join(clauses)
-        return params
+        return window_params(
+            query.filter,
+            "lastModifiedDateTime",
+            query.modified_after,
+            query.modified_until,
+            order="lastModifiedDateTime",
+        )
 
     def get_records(
         self, entity_set: str, ids: Iterable[str], *, select: Sequence[str] | None = None
@@ -542,8 +540,13 @@ class BusinessCentralAdapter:
             if not isinstance(values, list):
                 raise RetriableError(f"Business Central: {doing}: the answer had no 'value' list", code="BadResponse")
             link = body.get("@odata.nextLink")
+            # Let go of this page before the next is read: two pages of 20,000 records at once
+            # would double the memory a long read needs.
+            del body
             if values:
-                yield Page(values, link if isinstance(link, str) and link else None)
+                page, values = Page(values, link if isinstance(link, str) and link else None), None
+                yield page
+                del page
             if not link:
                 return
             if not isinstance(link, str) or link == previous:

@@ -30,7 +30,7 @@ from shared.adapters.dataverse._rows import LOOKUP_LOGICAL_NAME, from_wire, to_w
 from shared.adapters.dataverse.client import DataverseWebApi
 from shared.adapters.dataverse.errors import DUPLICATE_RECORD, MESSAGE_NOT_SUPPORTED, part_error
 from shared.errors import PermanentError, RetriableError, SyncError
-from shared.odata import any_of, guid_literal, literal, string_literal
+from shared.odata import any_of, guid_literal, string_literal, window_params
 from shared.ports import Page, RecordChange, WindowQuery, WriteOutcome
 
 __all__ = ["COUNT_LIMIT", "MAX_PAGE_SIZE", "SYNC_BULK_SIZE", "DataverseAdapter"]
@@ -388,8 +388,13 @@ class DataverseAdapter:
             body = self._api.get_json(path, params=query, headers=headers, doing=doing)
             rows = [from_wire(table, row) for row in body.get("value") or [] if isinstance(row, dict)]
             following = self._relative(body.get("@odata.nextLink"))
+            link = body["@odata.nextLink"] if following is not None else None
+            # Let go of this page before the next is read (see the BC adapter's _pages).
+            del body
             if rows:
-                yield Page(rows, body["@odata.nextLink"] if following is not None else None)
+                page, rows = Page(rows, link), []
+                yield page
+                del page
             path, query = following, None
 
     def _relative(self, link: object) -> str | None:
@@ -616,14 +621,11 @@ def _chunks_by_length(ids: list[str], clause_length: int) -> list[list[str]]:
 
 def _window_params(query: WindowQuery) -> dict[str, str]:
     """The query string of a window read: the filter and-ed with the window and the echo rule."""
-    clauses = [f"({query.filter})"] if query.filter else []
-    if query.modified_after is not None:
-        clauses.append(f"modifiedon gt {literal(query.modified_after)}")
-    if query.modified_until is not None:
-        clauses.append(f"modifiedon le {literal(query.modified_until)}")
-    if query.exclude_modified_by is not None:
-        clauses.append(f"_modifiedby_value ne {guid_literal(query.exclude_modified_by)}")
-    params = {"$orderby": "modifiedon asc"}
-    if clauses:
-        params["$filter"] = " and ".join(clauses)
-    return params
+    echo = (
+        [f"_modifiedby_value ne {guid_literal(query.exclude_modified_by)}"]
+        if query.exclude_modified_by is not None
+        else []
+    )
+    return window_params(
+        query.filter, "modifiedon", query.modified_after, query.modified_until, order="modifiedon asc", also=echo
+    )

@@ -566,6 +566,7 @@ class SyncEngine:
                     mapping, direction, page, job_id=job_id, options=options, pipeline=pipeline, pairs=pairs
                 )
                 link = page.next_link if isinstance(page, Page) else None
+                del page  # the slices in flight hold what they need; the next page must not meet this one
                 if stop_after is not None and link is not None and time.monotonic() >= stop_after:
                     stopped_at = link
                     break

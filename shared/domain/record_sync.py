@@ -360,8 +360,13 @@ def decide(
     source_changed = failed_before or _changed(source.modified_at, stored_source, source.version, source_version)
     if not source_changed and not options.force:
         return RecordDecision(Action.UNCHANGED)
-    both_modified = mapping.direction is SyncDirection.BIDIRECTIONAL and _changed(
-        destination.modified_at, stored_destination, destination.version, destination_version
+    # Both sides changed only against a previous sync: a pair coupled by hand or by match has no
+    # baseline on the destination side, and is force-modified from the source (as the built-in
+    # does with an auto-matched record) rather than held for a merge or a conflict.
+    both_modified = (
+        mapping.direction is SyncDirection.BIDIRECTIONAL
+        and (stored_destination is not None or destination_version is not None)
+        and _changed(destination.modified_at, stored_destination, destination.version, destination_version)
     )
     if errors:
         return RecordDecision(Action.FAIL, message=" ".join(errors), both_modified=both_modified)

@@ -500,3 +500,15 @@ def test_the_row_version_is_stored_with_the_timestamps_and_nudged_with_them() ->
         source_version=9,
     )
     assert read.dataverse_version == 9 and not read.recheck_in_sales
+
+
+def test_a_pair_coupled_by_hand_is_brought_in_line_not_held_as_both_changed() -> None:
+    # No previous sync: nothing to say the Sales row changed "since", so no merge, no conflict.
+    fresh = Coupling("CUSTOMER", "bc-1", "dv-1")
+    decision = _decide(
+        {**BC_VALUES, "city": "Bruges"},
+        coupling=fresh,
+        destination={**DV_VALUES, "address1_city": "Antwerp"},
+    )
+    assert decision.action is Action.MODIFY and not decision.both_modified
+    assert decision.changes == {"address1_city": "Bruges"}

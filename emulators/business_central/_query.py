@@ -87,12 +87,7 @@ class Filter:
         # SQL answers them from an index; the other terms are evaluated as written.
         self._members: list[tuple[Field, set[Any]]] = []
         self._rest: list[Any] = []
-        pending = [root]
-        while pending:
-            node = pending.pop()
-            if isinstance(node, _Node) and node.op == "and":
-                pending.extend(node.args)
-                continue
+        for node in _terms(root, "and"):
             members = _membership(node)
             if members is None:
                 self._rest.append(node)
@@ -259,16 +254,24 @@ class _Parser:
         return _Node(name, (subject, needle))
 
 
+def _terms(node: Any, op: str) -> list[Any]:
+    """The operands of a chain of ``op`` (``a op b op c`` → ``[a, b, c]``, in any order)."""
+    found: list[Any] = []
+    pending = [node]
+    while pending:
+        term = pending.pop()
+        if isinstance(term, _Node) and term.op == op:
+            pending.extend(term.args)
+        else:
+            found.append(term)
+    return found
+
+
 def _membership(node: Any) -> tuple[Field, set[Any]] | None:
     """``(field, values)`` when ``node`` is ``field eq literal`` terms or-ed together, else ``None``."""
     field: Field | None = None
     values: set[Any] = set()
-    pending = [node]
-    while pending:
-        term = pending.pop()
-        if isinstance(term, _Node) and term.op == "or":
-            pending.extend(term.args)
-            continue
+    for term in _terms(node, "or"):
         if not isinstance(term, _Node) or term.op != "eq":
             return None
         left, right = term.args

@@ -82,6 +82,19 @@ def _coupling(**changes: Any) -> Coupling:
     return base.with_changes(**changes)
 
 
+def _after(coupling: Coupling, direction: SyncDirection, at: datetime, **changes: Any) -> Coupling:
+    """``coupling_after_success`` with both sides modified at ``at``, job "j" (override any)."""
+    arguments: dict[str, Any] = {
+        "source_modified_at": at,
+        "destination_modified_at": at,
+        "both_modified": False,
+        "job_id": "j",
+        "now": at,
+        **changes,
+    }
+    return coupling_after_success(coupling, direction, **arguments)
+
+
 def _decide(
     source_values: dict[str, Any],
     *,
@@ -378,16 +391,7 @@ def test_an_unchanged_record_leaves_its_coupling_unwritten_unless_a_failure_is_c
         written=False,
     )
     assert again == stored
-    moved = coupling_after_success(
-        stored,
-        FROM,
-        source_modified_at=later,
-        destination_modified_at=later,
-        both_modified=False,
-        job_id="second",
-        now=later,
-        written=False,
-    )
+    moved = _after(stored, FROM, later, job_id="second", written=False)
     assert moved == stored.with_changes(dataverse_modified_at=later)
     failed = _coupling(last_result_to_dataverse="Failure", last_error="boom", consecutive_failures=1)
     cleared = coupling_after_success(
@@ -409,36 +413,11 @@ def test_a_merge_written_to_sales_is_flagged_for_the_sales_pass_until_it_reads_i
     # The BC pass overwrote a Sales row that had changed too; the connector is now its last
     # modifier, so the echo rule alone would keep the Sales pass from ever carrying the rest.
     later = T0 + timedelta(minutes=1)
-    merged = coupling_after_success(
-        _coupling(),
-        TO,
-        source_modified_at=later,
-        destination_modified_at=later,
-        both_modified=True,
-        job_id="j",
-        now=later,
-    )
+    merged = _after(_coupling(), TO, later, both_modified=True)
     assert merged.recheck_in_sales
-    plain = coupling_after_success(
-        _coupling(),
-        TO,
-        source_modified_at=later,
-        destination_modified_at=later,
-        both_modified=False,
-        job_id="j",
-        now=later,
-    )
+    plain = _after(_coupling(), TO, later)
     assert not plain.recheck_in_sales
-    read_back = coupling_after_success(
-        merged,
-        FROM,
-        source_modified_at=later,
-        destination_modified_at=later,
-        both_modified=False,
-        job_id="k",
-        now=later,
-        written=False,
-    )
+    read_back = _after(merged, FROM, later, job_id="k", written=False)
     assert not read_back.recheck_in_sales and read_back.dataverse_modified_at == later
 
 
@@ -466,39 +445,11 @@ def test_a_sales_change_in_the_same_second_as_the_last_sync_is_seen_by_its_row_v
 
 def test_the_row_version_is_stored_with_the_timestamps_and_nudged_with_them() -> None:
     later = T0 + timedelta(minutes=1)
-    stored = coupling_after_success(
-        _coupling(dataverse_version=7),
-        TO,
-        source_modified_at=later,
-        destination_modified_at=later,
-        both_modified=False,
-        job_id="j",
-        now=later,
-        destination_version=9,
-    )
+    stored = _after(_coupling(dataverse_version=7), TO, later, destination_version=9)
     assert stored.dataverse_version == 9
-    merged = coupling_after_success(
-        _coupling(dataverse_version=7),
-        TO,
-        source_modified_at=later,
-        destination_modified_at=later,
-        both_modified=True,
-        job_id="j",
-        now=later,
-        destination_version=9,
-    )
+    merged = _after(_coupling(dataverse_version=7), TO, later, both_modified=True, destination_version=9)
     assert merged.dataverse_version == 8 and merged.recheck_in_sales  # read back by the Sales pass
-    read = coupling_after_success(
-        merged,
-        FROM,
-        source_modified_at=later,
-        destination_modified_at=later,
-        both_modified=False,
-        job_id="k",
-        now=later,
-        written=False,
-        source_version=9,
-    )
+    read = _after(merged, FROM, later, job_id="k", written=False, source_version=9)
     assert read.dataverse_version == 9 and not read.recheck_in_sales
 
 

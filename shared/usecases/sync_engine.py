@@ -64,6 +64,11 @@ Record = dict[str, Any]
 _SLICE = 1_000
 # Slices whose writes may be in flight at once (their requests share the API's parallel slots).
 _SLICES_WRITING = 2
+# Written slices waiting for (or in) their bookkeeping. Where coupling writes are slower than the
+# destination's (Table Storage under load), an unbounded queue grew by a slice (its records,
+# the destination's answers) every few seconds for as long as the pass ran, so memory grew
+# with the data; the pass cannot finish before its last slice is settled anyway.
+_SLICES_SETTLING = 2
 # The APIs' largest pages (BC API v2.0: 20,000 records; Dataverse Web API: 5,000 rows).
 _BC_MAX_PAGE = 20_000
 _DATAVERSE_MAX_PAGE = 5_000
@@ -253,9 +258,10 @@ class _Pipeline:
     is kept busy with writes instead of waiting for each slice's reads and bookkeeping, and as a
     slice's last write requests finish, the next slice's fill the free parallel slots (the API
     client's gate keeps the total at the service's degree of parallelism). ``submit`` waits while
-    two slices are being written, so little piles up and an error surfaces at the next slice (or
-    on leaving). A slice whose write succeeded is always settled, even when a later one fails, or
-    the next run would create its records again. Disabled, each slice is written and settled at
+    two slices are being written or more than two wait to be settled, so what is in flight stays
+    a few slices however long the pass, and an error surfaces at the next slice (or on leaving).
+    A slice whose write succeeded is always settled, even when a later one fails, or the next run
+    would create its records again. Disabled, each slice is written and settled at
     once on the calling thread.
     """
 
@@ -275,7 +281,7 @@ class _Pipeline:
             self._written(keep=0)
         finally:
             try:
-                self._settled(wait=True)
+                self._settled(keep=0)
             finally:
                 for pool in (self._writer, self._settler):
                     if pool is not None:
@@ -286,7 +292,7 @@ class _Pipeline:
             self._add(settle(write()))
             return
         self._written(keep=_SLICES_WRITING - 1)
-        self._settled(wait=False)
+        self._settled(keep=_SLICES_SETTLING)
         self._writing.append((self._writer.submit(write), settle))
 
     def _written(self, *, keep: int) -> None:
@@ -305,9 +311,10 @@ class _Pipeline:
                 raise
             self._settling.append(self._settler.submit(settle, prepared))
 
-    def _settled(self, *, wait: bool) -> None:
-        """Count settled slices in order; raise the first settling error (later slices still settle)."""
-        while self._settling and (wait or self._settling[0].done()):
+    def _settled(self, *, keep: int) -> None:
+        """Count settled slices in order, waiting until at most ``keep`` are left to settle; raise
+        the first settling error (later slices still settle)."""
+        while self._settling and (len(self._settling) > keep or self._settling[0].done()):
             self._add(self._settling.pop(0).result())
 
     def _add(self, result: _Settled) -> None:

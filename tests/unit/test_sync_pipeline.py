@@ -66,3 +66,41 @@ def test_disabled_it_writes_and_settles_each_slice_on_the_calling_thread() -> No
     with _Pipeline(enabled=False) as pipeline:
         _slices(pipeline, ["a", "b"], settled, running)
     assert settled == ["a", "b"] and max(running) == 1
+
+
+def test_slow_bookkeeping_holds_the_reader_back_instead_of_piling_up_slices() -> None:
+    # Settling (coupling writes) far slower than writing: without a bound, every slice read
+    # would wait in the settling queue with its records, and memory would grow with the pass.
+    release = threading.Event()
+    written: list[str] = []
+    settled: list[str] = []
+    lock = threading.Lock()
+
+    def write(name: str) -> str:
+        with lock:
+            written.append(name)
+        return name
+
+    def settle(prepared: Any) -> tuple[JobCounters, None]:
+        release.wait(2)
+        settled.append(prepared)
+        return JobCounters(inserted=1), None
+
+    def reader(pipeline: _Pipeline) -> None:
+        for i in range(20):
+            pipeline.submit(lambda n=f"s{i}": write(n), settle)
+
+    with _Pipeline(enabled=True) as pipeline:
+        thread = threading.Thread(target=reader, args=(pipeline,))
+        thread.start()
+        time.sleep(0.5)
+        # One slice in settlement, two queued behind it, two being written, at most one more
+        # handed over: the reader waits for the bookkeeping instead of reading on.
+        with lock:
+            held = len(written)
+        assert 3 <= held <= 6
+        assert thread.is_alive()
+        release.set()
+        thread.join(10)
+    assert settled == [f"s{i}" for i in range(20)]
+    assert pipeline.counters.inserted == 20

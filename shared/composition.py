@@ -21,6 +21,7 @@ from shared.adapters.dataverse.port import SYNC_BULK_SIZE
 from shared.adapters.dataverse.push import DataversePushRegistry
 from shared.adapters.http_session import ApiSession
 from shared.adapters.probes import BusinessCentralProbe, DataverseProbe, ServiceBusProbe, TableStorageProbe
+from shared.adapters.process_memory import limit_allocator_arenas, release_freed_memory
 from shared.adapters.servicebus import ServiceBusQueue, open_service_bus_client
 from shared.adapters.tables import (
     TableCouplingStore,
@@ -229,6 +230,8 @@ def sync_engine() -> SyncEngine:
     """The sync engine over the real adapters."""
     from shared.mappings import registry, transforms
 
+    # Before the engine's worker threads exist: their arenas are what the cap saves.
+    limit_allocator_arenas()
     return SyncEngine(
         bc=business_central_port(),
         dataverse=dataverse_port(),
@@ -242,6 +245,7 @@ def sync_engine() -> SyncEngine:
         base_currency_id=dataverse_port().base_currency_id,
         option_set_of=registry.option_set_of,
         derived_keys={"companyContactNumber": CompanyContactKey(_business_central_adapter())},
+        after_page=release_freed_memory,
     )
 
 

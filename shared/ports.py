@@ -24,6 +24,7 @@ from shared.domain.state import (
     Watermark,
 )
 from shared.errors import SyncError
+from shared.pages import Page, Record
 
 __all__ = [
     "BusinessCentralPort",
@@ -42,17 +43,6 @@ __all__ = [
     "WindowQuery",
     "WriteOutcome",
 ]
-
-Record = dict[str, Any]
-
-
-class Page(list[Record]):
-    """One page of records as the API answered it, with the link that reads the next one
-    (``None`` on the last page): a long read can stop after a page and resume there later."""
-
-    def __init__(self, records: Iterable[Record], next_link: str | None = None) -> None:
-        super().__init__(records)
-        self.next_link = next_link
 
 
 @dataclass(frozen=True)
@@ -224,13 +214,13 @@ class BusinessCentralPort(Protocol):
         modified_until: datetime | None = None,
         page_size: int = 20_000,
         resume_from: str | None = None,
-    ) -> Iterator[list[Record]]:
+    ) -> Iterator[Sequence[Record]]:
         """Pages of records (``filter`` and-ed with the modification window), oldest change first.
 
         The pages are ``Page``s; ``resume_from`` (a page's ``next_link``) continues a read there."""
         ...
 
-    def list_records_many(self, queries: Sequence[WindowQuery]) -> list[Iterator[list[Record]]]:
+    def list_records_many(self, queries: Sequence[WindowQuery]) -> list[Iterator[Sequence[Record]]]:
         """Several ``list_records`` at once: every first page from one ``$batch``, later pages as read."""
         ...
 
@@ -277,13 +267,13 @@ class DataversePort(Protocol):
         exclude_modified_by: str | None = None,
         page_size: int = 5_000,
         resume_from: str | None = None,
-    ) -> Iterator[list[Record]]:
+    ) -> Iterator[Sequence[Record]]:
         """Pages of rows (``filter`` and-ed with the window; optionally not last modified by a user).
 
         The pages are ``Page``s; ``resume_from`` (a page's ``next_link``) continues a read there."""
         ...
 
-    def list_rows_many(self, queries: Sequence[WindowQuery]) -> list[Iterator[list[Record]]]:
+    def list_rows_many(self, queries: Sequence[WindowQuery]) -> list[Iterator[Sequence[Record]]]:
         """Several ``list_rows`` at once: every first page from one ``$batch``, later pages as read."""
         ...
 
@@ -397,7 +387,7 @@ class BusinessCentralQueries(Protocol):
         select: Sequence[str] | None = None,
         expand: Mapping[str, Sequence[str]] | None = None,
         page_size: int = 20_000,
-    ) -> Iterator[list[Record]]:
+    ) -> Iterator[Sequence[Record]]:
         """Pages of records; ``expand`` maps a collection navigation to the properties read of it."""
         ...
 

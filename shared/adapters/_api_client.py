@@ -11,6 +11,7 @@ import stamina
 from shared.adapters._api_errors import transport_error
 from shared.adapters.auth import TokenProvider
 from shared.errors import RetriableError, SyncError
+from shared.pages import JsonPage, Record
 
 # Retry in process only what is cheap to retry; longer outages go back to Service Bus.
 _RETRY_ATTEMPTS = 4
@@ -18,6 +19,17 @@ _RETRY_TIMEOUT_SECONDS = 45.0
 _REQUEST_TIMEOUT_SECONDS = 30.0
 
 ErrorMapper = Callable[[requests.Response, str], SyncError]
+
+
+def collection_page(response: requests.Response, convert: Callable[[Record], Record] | None = None) -> JsonPage:
+    """The collection page a GET answered, its records left unparsed until read (``JsonPage``).
+
+    Raises:
+        ValueError: the body is not UTF-8 JSON with a ``value`` array (each API maps this to its
+            own error).
+    """
+    # JSON on the wire is UTF-8 (RFC 8259); a byte-order mark is tolerated as json.loads does.
+    return JsonPage(response.content.decode("utf-8-sig"), convert)
 
 
 def _backoff(error: Exception) -> bool | float:

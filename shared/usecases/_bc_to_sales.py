@@ -26,7 +26,7 @@ def chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
         yield items[start : start + size]
 
 
-def flatten(pages: Iterable[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def flatten(pages: Iterable[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Every record of a paged read."""
     return [record for page in pages for record in page]
 

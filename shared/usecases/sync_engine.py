@@ -38,12 +38,12 @@ from shared.domain.watermarks import ReadWindow, parse_instant
 from shared.errors import RetriableError, SyncError
 from shared.mappings.transforms import LCY_LOOKUP_KEY, with_base_currency
 from shared.odata import any_of
+from shared.pages import next_link_of
 from shared.ports import (
     BusinessCentralPort,
     Clock,
     CouplingStore,
     DataversePort,
-    Page,
     RecordChange,
     SyncErrorStore,
     SyncJobStore,
@@ -342,7 +342,11 @@ class SyncEngine:
         base_currency_id: Callable[[], str | None],
         option_set_of: Callable[[str], Any] = lambda name: None,
         derived_keys: Mapping[str, DerivedLookupKey] | None = None,
+        after_page: Callable[[], None] = lambda: None,
     ) -> None:
+        # Called between the pages of a pass (composition: give what the page freed back to
+        # the operating system, so a long read does not keep its worst page's memory).
+        self._after_page = after_page
         self._derived_keys = dict(derived_keys or {})
         self._option_set_of = option_set_of
         self._mappings = mappings
@@ -491,7 +495,7 @@ class SyncEngine:
 
     # -- passes ----------------------------------------------------------------------------
 
-    def read_windows(self, reads: Sequence[WindowRead]) -> dict[tuple[str, SyncDirection], Iterable[list[Record]]]:
+    def read_windows(self, reads: Sequence[WindowRead]) -> dict[tuple[str, SyncDirection], Iterable[Sequence[Record]]]:
         """Many passes' changed records for the price of one request per side.
 
         The first page of every window comes from one ``$batch`` to each API; a window with more
@@ -508,7 +512,7 @@ class SyncEngine:
                 bc.append(read)
             elif not self.is_option_mapping(read.mapping):
                 dataverse.append(read)
-        found: dict[tuple[str, SyncDirection], Iterable[list[Record]]] = {}
+        found: dict[tuple[str, SyncDirection], Iterable[Sequence[Record]]] = {}
         if bc:
             queries = [
                 WindowQuery(r.mapping.bc_entity_set, r.mapping.bc_filter, r.window.since, r.window.until) for r in bc
@@ -545,7 +549,7 @@ class SyncEngine:
         options: SyncOptions,
         window: ReadWindow | None,
         exclude_modified_by: str | None = None,
-        pages: Iterable[list[Record]] | None = None,
+        pages: Iterable[Sequence[Record]] | None = None,
         resume_from: str | None = None,
         stop_after: float | None = None,
         page_size: int | None = None,
@@ -572,8 +576,10 @@ class SyncEngine:
                 self._sync_slices(
                     mapping, direction, page, job_id=job_id, options=options, pipeline=pipeline, pairs=pairs
                 )
-                link = page.next_link if isinstance(page, Page) else None
+                link, large = next_link_of(page), len(page) > _SLICE
                 del page  # the slices in flight hold what they need; the next page must not meet this one
+                if large:
+                    self._after_page()
                 if stop_after is not None and link is not None and time.monotonic() >= stop_after:
                     stopped_at = link
                     break
@@ -635,9 +641,15 @@ class SyncEngine:
         """
         source, _ = self._sides(mapping, direction)
         # In id order, a slice's couplings sit in one narrow row-key range of the coupling table.
-        ordered = sorted(records, key=source.record_id) if len(records) > _SLICE else records
-        for start in range(0, len(ordered), _SLICE):
-            chunk = ordered[start : start + _SLICE]
+        # The order is worked out from the ids alone and each slice taken from the page when its
+        # turn comes: a page read lazily (``JsonPage``) is never held parsed whole.
+        order: Sequence[int] = range(len(records))
+        if len(records) > _SLICE:
+            ids = [source.record_id(r) for r in records]
+            order = sorted(order, key=ids.__getitem__)
+            del ids
+        for start in range(0, len(order), _SLICE):
+            chunk = [records[i] for i in order[start : start + _SLICE]]
             prepared = self._prepare(mapping, direction, chunk, job_id=job_id, options=options, pairs=pairs)
             if prepared is not None:
                 pipeline.submit(functools.partial(self._write_decided, prepared), self._finish)

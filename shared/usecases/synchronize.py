@@ -194,7 +194,7 @@ class _ReadAhead:
     """A pass's window and its pages, read before the run's first mapping is synchronized."""
 
     window: ReadWindow
-    pages: Iterable[list[dict[str, Any]]]
+    pages: Iterable[Sequence[dict[str, Any]]]
 
 
 def _read_windows_ahead(

@@ -23,15 +23,15 @@ from urllib.parse import quote, urlencode
 import requests
 import stamina
 
+from shared.adapters._api_client import collection_page
 from shared.adapters.business_central.client import BusinessCentralApi
 from shared.adapters.business_central.errors import batch_item_error, business_central_error
 from shared.errors import PermanentError, RetriableError, SyncError
 from shared.odata import any_of, field_name, guid_literal, literal, string_literal, window_params
-from shared.ports import Page, RecordChange, WindowQuery, WriteOutcome
+from shared.pages import JsonPage, Page, Record
+from shared.ports import RecordChange, WindowQuery, WriteOutcome
 
 __all__ = ["BusinessCentralAdapter", "Subscription"]
-
-Record = dict[str, Any]
 
 MAX_BATCH_REQUESTS = 100  # BC's operational limit per $batch
 MAX_PAGE_SIZE = 20_000  # BC online's fixed maximum; more is answered 413
@@ -145,7 +145,7 @@ class BusinessCentralAdapter:
         modified_until: dt.datetime | None = None,
         page_size: int = MAX_PAGE_SIZE,
         resume_from: str | None = None,
-    ) -> Iterator[list[Record]]:
+    ) -> Iterator[Sequence[Record]]:
         """Pages of records, oldest change first, lazily (one page in memory at a time).
 
         Each page is a ``Page`` carrying the API's nextLink; ``resume_from`` (such a link, as a
@@ -175,7 +175,7 @@ class BusinessCentralAdapter:
             params["$select"] = self._select(select, "lastModifiedDateTime")
         return self._pages(self._set_path(entity_set), params, page_size, f"reading {entity_set}")
 
-    def list_records_many(self, queries: Sequence[WindowQuery]) -> list[Iterator[list[Record]]]:
+    def list_records_many(self, queries: Sequence[WindowQuery]) -> list[Iterator[Sequence[Record]]]:
         """Several ``list_records`` (at the maximum page size) for the price of one request.
 
         The first page of every query comes from one ``$batch`` of GETs (up to 100 per batch);
@@ -195,7 +195,7 @@ class BusinessCentralAdapter:
                 for q in queries
             ]
         doing = "reading the changed records of " + ", ".join(dict.fromkeys(q.entity_set for q in queries))
-        results: list[Iterator[list[Record]]] = []
+        results: list[Iterator[Sequence[Record]]] = []
         for start in range(0, len(queries), MAX_BATCH_REQUESTS):
             chunk = queries[start : start + MAX_BATCH_REQUESTS]
             urls = [
@@ -223,7 +223,7 @@ class BusinessCentralAdapter:
             bodies.append(body)
         return bodies
 
-    def _continued(self, first: dict[str, Any], page_size: int, doing: str) -> Iterator[list[Record]]:
+    def _continued(self, first: dict[str, Any], page_size: int, doing: str) -> Iterator[Sequence[Record]]:
         """A query's pages: the first as already answered, the rest from its nextLink."""
         link = first.get("@odata.nextLink")
         link = link if isinstance(link, str) and link else None
@@ -288,7 +288,7 @@ class BusinessCentralAdapter:
         *,
         filter: str | None = None,
         select: Sequence[str] | None = None,
-    ) -> Iterator[list[Record]]:
+    ) -> Iterator[Sequence[Record]]:
         """Pages of the records whose ``name`` is one of ``values`` (and ``filter``, if given).
 
         50 values per query; many queries travel together in ``$batch`` requests.
@@ -309,7 +309,7 @@ class BusinessCentralAdapter:
 
     def _query_pages(
         self, path: str, queries: list[dict[str, str]], page_size: int, doing: str
-    ) -> Iterator[list[Record]]:
+    ) -> Iterator[Sequence[Record]]:
         # A few queries go alone; more go together, up to 100 GETs in one $batch (a sync slice of
         # 1,000 records is one request, not twenty).
         if len(queries) < _BATCHED_READS_FROM:
@@ -321,7 +321,7 @@ class BusinessCentralAdapter:
 
     def _batched_pages(
         self, path: str, queries: list[dict[str, str]], page_size: int, doing: str
-    ) -> Iterator[list[Record]]:
+    ) -> Iterator[Sequence[Record]]:
         """The pages of several queries of one set, the first page of each from one ``$batch`` of GETs."""
         urls = [f"{path}?{urlencode(q, quote_via=quote)}" for q in queries]
         for body in self._batch_get(urls, page_size, doing):
@@ -528,28 +528,33 @@ class BusinessCentralAdapter:
             raise RetriableError(f"Business Central: {doing}: the answer was not a JSON object", code="BadResponse")
         return body
 
+    @staticmethod
+    def _page(response: requests.Response, doing: str) -> JsonPage:
+        try:
+            return collection_page(response)
+        except ValueError:
+            # A gateway's HTML error page or a truncated body: worth another try later.
+            raise RetriableError(
+                f"Business Central: {doing}: the answer was no page of records", code="BadResponse"
+            ) from None
+
     def _pages(
         self, path: str, params: dict[str, str] | None, page_size: int | None, doing: str
-    ) -> Iterator[list[Record]]:
+    ) -> Iterator[Sequence[Record]]:
         # BC does not carry the page size in its nextLink, so the Prefer header goes on every page.
         headers = {"Prefer": f"odata.maxpagesize={page_size}"} if page_size else {}
         previous: str | None = None
         while True:
-            body = self._json(self._request("GET", path, doing=doing, params=params, headers=headers), doing)
-            values = body.get("value")
-            if not isinstance(values, list):
-                raise RetriableError(f"Business Central: {doing}: the answer had no 'value' list", code="BadResponse")
-            link = body.get("@odata.nextLink")
+            page = self._page(self._request("GET", path, doing=doing, params=params, headers=headers), doing)
+            link = page.next_link
+            if len(page):
+                yield page
             # Let go of this page before the next is read: two pages of 20,000 records at once
             # would double the memory a long read needs.
-            del body
-            if values:
-                page, values = Page(values, link if isinstance(link, str) and link else None), None
-                yield page
-                del page
+            del page
             if not link:
                 return
-            if not isinstance(link, str) or link == previous:
+            if link == previous:
                 raise PermanentError(
                     f"Business Central: {doing}: the API's paging went round in a loop", code="PagingLoop"
                 )

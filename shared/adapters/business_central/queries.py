@@ -24,7 +24,7 @@ class BusinessCentralQueryAdapter(BusinessCentralAdapter):
         select: Sequence[str] | None = None,
         expand: Mapping[str, Sequence[str]] | None = None,
         page_size: int = MAX_PAGE_SIZE,
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Iterator[Sequence[dict[str, Any]]]:
         """Pages of records in the API's key order, lazily.
 
         Args:

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import requests
 from requests.auth import AuthBase
 
-from shared.adapters._api_client import ApiClient
+from shared.adapters._api_client import ApiClient, collection_page
 from shared.adapters.auth import TokenProvider
 from shared.adapters.dataverse.errors import SERVICE_PROTECTION_CODES, dataverse_error
 from shared.errors import RetriableError
+from shared.pages import JsonPage, Record
 
 __all__ = ["DataverseWebApi", "json_body"]
 
@@ -188,6 +189,30 @@ class DataverseWebApi(ApiClient):
         """
         doing = doing or f"reading {path}"
         return json_body(self.send("GET", path, params=params, headers=headers, doing=doing), doing)
+
+    def get_page(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        doing: str = "",
+        headers: Mapping[str, str] | None = None,
+        convert: Callable[[Record], Record] | None = None,
+    ) -> JsonPage:
+        """GET one page of a collection, its rows parsed (through ``convert``) only when read.
+
+        Raises:
+            ConfigurationError, PermanentError, RetriableError: per the Dataverse error table;
+                RetriableError (``UnreadableResponse``) when the body is no collection page.
+        """
+        doing = doing or f"reading {path}"
+        response = self.send("GET", path, params=params, headers=headers, doing=doing)
+        try:
+            return collection_page(response, convert)
+        except ValueError:
+            raise RetriableError(
+                f"Dataverse: {doing}: the response is not a page of rows", code="UnreadableResponse"
+            ) from None
 
     def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self._gate.observe(response)

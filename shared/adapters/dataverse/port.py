@@ -14,6 +14,7 @@ the second one meets the first and counts as done.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import uuid
@@ -202,7 +203,7 @@ class DataverseAdapter:
         exclude_modified_by: str | None = None,
         page_size: int = MAX_PAGE_SIZE,
         resume_from: str | None = None,
-    ) -> Iterator[list[Record]]:
+    ) -> Iterator[Sequence[Record]]:
         """Pages of rows, oldest change first, lazily: one page in memory at a time.
 
         Each page is a ``Page`` carrying the API's nextLink; ``resume_from`` (such a link, as a
@@ -225,7 +226,7 @@ class DataverseAdapter:
             params["$select"] = wire_select(table, select)
         yield from self._pages(table, params, page_size)
 
-    def list_rows_many(self, queries: Sequence[WindowQuery]) -> list[Iterator[list[Record]]]:
+    def list_rows_many(self, queries: Sequence[WindowQuery]) -> list[Iterator[Sequence[Record]]]:
         """Several ``list_rows`` (at the maximum page size) for the price of one request.
 
         The first page of every query comes from one ``$batch`` of GETs; a query with more pages
@@ -253,7 +254,7 @@ class DataverseAdapter:
         )
         return [self._continued(table, body) for table, body in zip(tables, bodies, strict=True)]
 
-    def _continued(self, table: TableMetadata, first: Mapping[str, Any]) -> Iterator[list[Record]]:
+    def _continued(self, table: TableMetadata, first: Mapping[str, Any]) -> Iterator[Sequence[Record]]:
         """A query's pages: the first as already answered, the rest from its nextLink."""
         rows = [from_wire(table, row) for row in first.get("value") or [] if isinstance(row, dict)]
         link = self._relative(first.get("@odata.nextLink"))
@@ -377,7 +378,7 @@ class DataverseAdapter:
 
     def _pages(
         self, table: TableMetadata, params: Mapping[str, str], page_size: int, *, start: str | None = None
-    ) -> Iterator[list[Record]]:
+    ) -> Iterator[Sequence[Record]]:
         size = max(1, min(page_size, MAX_PAGE_SIZE))
         # The same preference must go with every page request (Microsoft Learn, "Page results").
         headers = {"Prefer": f"odata.maxpagesize={size},{_READ_ANNOTATIONS}"}
@@ -385,16 +386,14 @@ class DataverseAdapter:
         path: str | None = start or table.entity_set
         query: Mapping[str, str] | None = None if start else params
         while path is not None:
-            body = self._api.get_json(path, params=query, headers=headers, doing=doing)
-            rows = [from_wire(table, row) for row in body.get("value") or [] if isinstance(row, dict)]
-            following = self._relative(body.get("@odata.nextLink"))
-            link = body["@odata.nextLink"] if following is not None else None
-            # Let go of this page before the next is read (see the BC adapter's _pages).
-            del body
-            if rows:
-                page, rows = Page(rows, link), []
+            page = self._api.get_page(
+                path, params=query, headers=headers, doing=doing, convert=functools.partial(from_wire, table)
+            )
+            following = self._relative(page.next_link)
+            if len(page):
                 yield page
-                del page
+            # Let go of this page before the next is read (see the BC adapter's _pages).
+            del page
             path, query = following, None
 
     def _relative(self, link: object) -> str | None:

@@ -53,6 +53,7 @@ class FullSyncResult:
     dataverse_requests: int
     bc_requests: int
     host_peak_rss_mib: float
+    host_idle_rss_mib: float  # before the run: the host with its code loaded
     dataverse_server_seconds: float | None = None
 
     @property
@@ -88,9 +89,9 @@ class BaselineResult:
         return self.records / self.seconds
 
 
-def _peak_rss_mib(pid: int) -> float:
+def _rss_mib(pid: int, field: str = "VmHWM") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -130,6 +131,7 @@ def full_sync(stack: LocalStack, customers: int, *, budget_bound: bool = False) 
         dataverse.costs(costs={"create": ROW_COST}, sleep=True, time_scale=1.0)
     for door in (dataverse, bc):
         door.request_counts(reset=True)
+    idle_rss = _rss_mib(stack.host.process.pid, "VmRSS")
     started = time.perf_counter()
     response = requests.post(f"{base}/fullsync", headers=headers, timeout=600)
     response.raise_for_status()
@@ -157,7 +159,8 @@ def full_sync(stack: LocalStack, customers: int, *, budget_bound: bool = False) 
         seconds=seconds,
         dataverse_requests=dataverse_requests,
         bc_requests=bc_requests,
-        host_peak_rss_mib=_peak_rss_mib(stack.host.process.pid),
+        host_peak_rss_mib=_rss_mib(stack.host.process.pid),
+        host_idle_rss_mib=idle_rss,
         dataverse_server_seconds=server_seconds,
     )
 
@@ -247,13 +250,16 @@ def section() -> str:
     rows = "\n".join(
         f"| {r.customers:,} + {r.customers:,} + {r.customers // 10:,} | {r.records_written:,} | {r.seconds:.1f} "
         f"| {r.records_per_second:,.0f} | {r.dataverse_requests:,} | {r.dataverse_per_record:.4f} | {r.bc_requests:,} "
-        f"| {r.bc_per_record:.4f} | {r.host_peak_rss_mib:.0f} |"
+        f"| {r.bc_per_record:.4f} | {r.host_idle_rss_mib:.0f} | {r.host_peak_rss_mib:.0f} |"
         for r in results
     )
     baseline_rate = one_by_one.records_per_second
     # Per customer the baseline also needs the contact and item records' share: per record written.
     extrapolated = full.records_written / baseline_rate if baseline_rate else float("nan")
     fraction = bound.budget_fraction or 0.0
+    half = results[-2] if len(results) > 1 else full
+    growth = full.host_peak_rss_mib - half.host_peak_rss_mib
+    run_share = [r.host_peak_rss_mib - r.host_idle_rss_mib for r in results]
     return f"""## Full synchronization (BC → empty Sales, end to end on the local stack)
 
 BC holds N customers (each with its linked company contact), N person contacts (one per company)
@@ -265,8 +271,8 @@ host's peak RSS. Target: at least 400 records/s, at most 0.02 Dataverse and 0.01
 per record, at most 400 MiB and flat as the data grows.
 
 | customers + contacts + items | records written | seconds | records / s | Dataverse requests \
-| Dataverse / record | BC requests | BC / record | host peak RSS (MiB) |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| Dataverse / record | BC requests | BC / record | host RSS before (MiB) | host peak RSS (MiB) |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 {rows}
 
 **Against the Dataverse budget.** The same full sync at {bound.customers:,} customers with the
@@ -296,15 +302,21 @@ counters. A lookup through another mapping that needs many keys (a contact's par
 reads that mapping's couplings whole once per pass, two columns a row, instead of one keyed
 query per 15 keys. Nothing here comes near the APIs' request limits (6,000 per 5 minutes).
 
-**Memory.** Peak RSS stays far below 400 MiB but is not flat: it grows by about 40 MiB for each
-doubling of the data (a one-off run of this benchmark at 80,000 + 80,000 + 8,000 peaked at 246 MiB).
-What it holds at a time: the page being read (a BC page of 20,000 records is some 35 MB of JSON
-and twice that in objects while it is parsed), the slices in flight (at most four of 1,000), and
-another mapping's couplings cached for lookups (about 250 bytes a pair, at most 100,000). A page
-is let go before the next is read, but the allocator keeps part of what each page freed, so the
-high-water mark creeps up with the number of pages. `FULL_SYNC_PAGE_SIZE` lowers the page, and
-with it the peak, for more requests; a full sync's line runs in steps of `FULL_SYNC_STEP_SECONDS`
-(`docs/full-sync.md`), so no single function invocation has to hold out for a whole table.
+**Memory.** From {half.records_written:,} to {full.records_written:,} records (twice the data, twice the
+20,000-record pages) the host's peak grew by {growth:.0f} MiB; above the idle host, the runs took
+{", ".join(f"{m:.0f}" for m in run_share)} MiB. What a pass holds at a time does not depend on the
+data: the page being read as its JSON text (a BC page of 20,000 records is some 35 MB; its records
+are parsed a slice at a time, never the page at once), at most five slices of 1,000 (one being
+decided, two written, two waiting to be settled: the reader waits for slow bookkeeping instead of
+queueing slices behind it), and another mapping's couplings cached for lookups (two GUIDs, about
+200 bytes a pair, at most 100,000 pairs; above that, keyed queries). After each large page the
+engine collects garbage and asks glibc to return free memory, and the host caps glibc's malloc
+arenas at two, so what one page freed is reused by the next rather than kept beside it (before
+these three changes the peaks were 99, 168 and 210 MiB at the three sizes, 246 MiB at 80,000).
+What still grows is the lookup cache (up to its bound) and a little allocator slack per page.
+`FULL_SYNC_PAGE_SIZE` lowers the page, and with it the peak, for more requests; a full sync's
+line runs in steps of `FULL_SYNC_STEP_SECONDS` (`docs/full-sync.md`), so no single function
+invocation has to hold out for a whole table.
 
 **What bounds it here.** Everything (host, both emulators, Azurite, Service Bus) shares two cores.
 Azurite answers every query by scanning the whole table (it has no index for filters), which is

@@ -62,6 +62,10 @@ from shared.resources import (
 from shared.usecases.push import PushRegistry, WebhookSubscriptions
 from shared.usecases.sync_engine import SyncEngine
 
+# As the code is loaded, before the host's and the engine's threads allocate: a thread's malloc
+# arena, once made, stays for the life of the process (shared.adapters.process_memory).
+limit_allocator_arenas()
+
 
 def settings() -> Settings:
     """The validated settings (ConfigurationError naming every bad setting otherwise)."""
@@ -230,8 +234,6 @@ def sync_engine() -> SyncEngine:
     """The sync engine over the real adapters."""
     from shared.mappings import registry, transforms
 
-    # Before the engine's worker threads exist: their arenas are what the cap saves.
-    limit_allocator_arenas()
     return SyncEngine(
         bc=business_central_port(),
         dataverse=dataverse_port(),

@@ -217,7 +217,8 @@ class BusinessCentralPort(Protocol):
     ) -> Iterator[Sequence[Record]]:
         """Pages of records (``filter`` and-ed with the modification window), oldest change first.
 
-        The pages are ``Page``s; ``resume_from`` (a page's ``next_link``) continues a read there."""
+        Each page has a ``next_link`` (``shared.pages``); ``resume_from`` (such a link) continues a
+        read there."""
         ...
 
     def list_records_many(self, queries: Sequence[WindowQuery]) -> list[Iterator[Sequence[Record]]]:
@@ -270,7 +271,8 @@ class DataversePort(Protocol):
     ) -> Iterator[Sequence[Record]]:
         """Pages of rows (``filter`` and-ed with the window; optionally not last modified by a user).
 
-        The pages are ``Page``s; ``resume_from`` (a page's ``next_link``) continues a read there."""
+        Each page has a ``next_link`` (``shared.pages``); ``resume_from`` (such a link) continues a
+        read there."""
         ...
 
     def list_rows_many(self, queries: Sequence[WindowQuery]) -> list[Iterator[Sequence[Record]]]:

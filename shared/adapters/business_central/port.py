@@ -148,7 +148,8 @@ class BusinessCentralAdapter:
     ) -> Iterator[Sequence[Record]]:
         """Pages of records, oldest change first, lazily (one page in memory at a time).
 
-        Each page is a ``Page`` carrying the API's nextLink; ``resume_from`` (such a link, as a
+        Each page is a ``JsonPage`` (records parsed as they are read) carrying the API's
+        nextLink; ``resume_from`` (such a link, as a
         full synchronization stores it between steps) reads on from there, the other arguments
         being in the link already.
 

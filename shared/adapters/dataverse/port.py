@@ -206,7 +206,8 @@ class DataverseAdapter:
     ) -> Iterator[Sequence[Record]]:
         """Pages of rows, oldest change first, lazily: one page in memory at a time.
 
-        Each page is a ``Page`` carrying the API's nextLink; ``resume_from`` (such a link, as a
+        Each page is a ``JsonPage`` (records parsed as they are read) carrying the API's
+        nextLink; ``resume_from`` (such a link, as a
         full synchronization stores it between steps) reads on from there.
 
         ``filter`` is OData text built with ``shared.odata``; it is and-ed with

@@ -232,3 +232,12 @@ def test_batches_run_in_parallel_within_the_concurrency_limit(bench: Bench) -> N
     assert all(o.ok for o in outcomes)
     assert bench.wire.count("POST", "$batch") == 5  # none refused for concurrency, none resent
     assert elapsed < 2.3  # two waves of 0.5 s, where one batch after another takes 2.5 s
+
+
+def test_an_answer_that_is_no_page_of_records_is_retriable(bench: Bench) -> None:
+    # A proxy's 200 with some other JSON (or a body cut short) must not read as an empty table.
+    bench.door.fail_next(200, method="GET", path=r"/customers$", body={"message": "maintenance"})
+    with pytest.raises(RetriableError) as raised:
+        list(bench.adapter.list_records("customers"))
+    assert raised.value.code == "BadResponse"
+    assert list(bench.adapter.list_records("customers", page_size=1))  # the next read is served

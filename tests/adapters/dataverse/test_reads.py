@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from emulators.dataverse import seed_id
-from shared.errors import PermanentError
+from shared.errors import PermanentError, RetriableError
 from shared.odata import string_literal
 from tests.adapters.dataverse.conftest import Harness
 
@@ -152,3 +152,12 @@ def test_the_application_user_is_who_am_i(dv: Harness) -> None:
     assert dv.port.application_user_id() == dv.line["application_user_id"]
     dv.port.application_user_id()
     assert dv.count("GET", "WhoAmI") == 1
+
+
+def test_an_answer_that_is_no_page_of_rows_is_retriable(dv: Harness) -> None:
+    # A proxy's 200 with some other JSON (or a body cut short) must not read as an empty table.
+    dv.port.primary_key("accounts")
+    dv.door.fail_next(200, method="GET", path=r"/accounts$", body={"value": {"not": "a list"}})
+    with pytest.raises(RetriableError) as raised:
+        list(dv.port.list_rows("accounts", select=["name"]))
+    assert raised.value.code == "UnreadableResponse"
